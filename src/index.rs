@@ -1,0 +1,282 @@
+//! Nearest-neighbour search over the corpus embeddings: usearch HNSW (cosine; f32, f16 or i8
+//! storage) and an exact brute-force index, which is also the oracle in tests.
+
+use rayon::prelude::*;
+use usearch::{Index, IndexOptions, MetricKind, ScalarKind};
+
+use crate::error::{Error, Result};
+
+/// Storage type of the vectors inside the usearch index.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum IndexDtype {
+    /// 4 bytes a dimension; scores are exact cosines.
+    F32,
+    /// 2 bytes a dimension.
+    F16,
+    /// 1 byte a dimension (cosine only).
+    I8,
+}
+
+/// One search hit: the corpus row and its cosine similarity to the query.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Hit {
+    /// Corpus row (the key the vector was added under).
+    pub row: u32,
+    /// Cosine similarity.
+    pub score: f32,
+}
+
+/// The seam for search: vectors are added under their corpus row, searched by cosine.
+pub trait NeighborIndex: Send + Sync {
+    /// Adds vectors for rows `first_row..first_row + n` (row-major, unit length).
+    fn add(&mut self, first_row: u32, vectors: &[f32]) -> Result<()>;
+    /// Number of vectors held.
+    fn len(&self) -> usize;
+    /// Whether the index holds no vector.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// The `k` nearest rows, best first; ties by row ascending.
+    fn search(&self, query: &[f32], k: usize) -> Result<Vec<Hit>>;
+    /// The stored vector of `row` (as stored: lossy for f16/i8).
+    fn vector(&self, row: u32) -> Result<Vec<f32>>;
+    /// Approximate bytes held.
+    fn memory_bytes(&self) -> usize;
+}
+
+/// Sorts hits best first, ties by row, so equal scores never depend on search order.
+fn sort_hits(hits: &mut [Hit]) {
+    hits.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.row.cmp(&b.row)));
+}
+
+/// Exact search by dot products over all vectors (they are unit length).
+pub struct ExactIndex {
+    dim: usize,
+    vectors: Vec<f32>,
+}
+
+impl ExactIndex {
+    /// An empty index of `dim`-dimensional vectors.
+    pub fn new(dim: usize) -> Self {
+        ExactIndex {
+            dim,
+            vectors: Vec::new(),
+        }
+    }
+}
+
+/// Dot product of two equal-length slices.
+pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+impl NeighborIndex for ExactIndex {
+    fn add(&mut self, first_row: u32, vectors: &[f32]) -> Result<()> {
+        if first_row as usize * self.dim != self.vectors.len() {
+            return Err(Error::Index(
+                "exact index rows must be added in order".into(),
+            ));
+        }
+        self.vectors.extend_from_slice(vectors);
+        Ok(())
+    }
+
+    fn len(&self) -> usize {
+        self.vectors.len() / self.dim
+    }
+
+    fn search(&self, query: &[f32], k: usize) -> Result<Vec<Hit>> {
+        let mut hits: Vec<Hit> = self
+            .vectors
+            .par_chunks(self.dim)
+            .enumerate()
+            .map(|(row, v)| Hit {
+                row: row as u32,
+                score: dot(query, v),
+            })
+            .collect();
+        let k = k.min(hits.len());
+        if k < hits.len() {
+            hits.select_nth_unstable_by(k, |a, b| {
+                b.score.total_cmp(&a.score).then(a.row.cmp(&b.row))
+            });
+            hits.truncate(k);
+        }
+        sort_hits(&mut hits);
+        Ok(hits)
+    }
+
+    fn vector(&self, row: u32) -> Result<Vec<f32>> {
+        let start = row as usize * self.dim;
+        self.vectors
+            .get(start..start + self.dim)
+            .map(<[f32]>::to_vec)
+            .ok_or_else(|| Error::Index(format!("row {row} is not in the index")))
+    }
+
+    fn memory_bytes(&self) -> usize {
+        self.vectors.len() * 4
+    }
+}
+
+/// usearch HNSW index with cosine metric.
+pub struct UsearchIndex {
+    index: Index,
+    dim: usize,
+}
+
+// SAFETY: usearch's index is safe for concurrent search and for add after `reserve` with threads;
+// mutation goes through `&mut self` here anyway.
+unsafe impl Send for UsearchIndex {}
+unsafe impl Sync for UsearchIndex {}
+
+impl UsearchIndex {
+    /// A new HNSW index for `capacity` vectors of `dim` dimensions.
+    pub fn new(dim: usize, dtype: IndexDtype, capacity: usize, threads: usize) -> Result<Self> {
+        let options = IndexOptions {
+            dimensions: dim,
+            metric: MetricKind::Cos,
+            quantization: match dtype {
+                IndexDtype::F32 => ScalarKind::F32,
+                IndexDtype::F16 => ScalarKind::F16,
+                IndexDtype::I8 => ScalarKind::I8,
+            },
+            connectivity: 16,
+            expansion_add: 128,
+            expansion_search: 256,
+            multi: false,
+        };
+        let index = Index::new(&options).map_err(|e| Error::Index(e.to_string()))?;
+        index
+            .reserve_capacity_and_threads(capacity.max(1), threads.max(1))
+            .map_err(|e| Error::Index(format!("cannot reserve {capacity} vectors: {e}")))?;
+        Ok(UsearchIndex { index, dim })
+    }
+
+    /// Raises the search beam so a deep search (large `k`) stays accurate.
+    fn ensure_expansion(&self, k: usize) {
+        if self.index.expansion_search() < k {
+            self.index.change_expansion_search(k);
+        }
+    }
+}
+
+impl NeighborIndex for UsearchIndex {
+    fn add(&mut self, first_row: u32, vectors: &[f32]) -> Result<()> {
+        let index = &self.index;
+        vectors
+            .par_chunks(self.dim)
+            .enumerate()
+            .try_for_each(|(i, v)| {
+                index
+                    .add(u64::from(first_row) + i as u64, v)
+                    .map_err(|e| Error::Index(format!("add failed: {e}")))
+            })
+    }
+
+    fn len(&self) -> usize {
+        self.index.size()
+    }
+
+    fn search(&self, query: &[f32], k: usize) -> Result<Vec<Hit>> {
+        self.ensure_expansion(k);
+        let m = self
+            .index
+            .search(query, k)
+            .map_err(|e| Error::Index(format!("search failed: {e}")))?;
+        let mut hits: Vec<Hit> = m
+            .keys
+            .iter()
+            .zip(&m.distances)
+            .map(|(&key, &d)| Hit {
+                row: key as u32,
+                score: 1.0 - d,
+            })
+            .collect();
+        sort_hits(&mut hits);
+        Ok(hits)
+    }
+
+    fn vector(&self, row: u32) -> Result<Vec<f32>> {
+        let mut buf = vec![0f32; self.dim];
+        let n = self
+            .index
+            .get(u64::from(row), &mut buf)
+            .map_err(|e| Error::Index(e.to_string()))?;
+        if n == 0 {
+            return Err(Error::Index(format!("row {row} is not in the index")));
+        }
+        Ok(buf)
+    }
+
+    fn memory_bytes(&self) -> usize {
+        self.index.memory_usage()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::embed::l2_normalize;
+    use rand::{Rng, SeedableRng};
+
+    fn random_vectors(n: usize, dim: usize, seed: u64) -> Vec<f32> {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        let mut v: Vec<f32> = (0..n * dim).map(|_| rng.random_range(-1.0..1.0)).collect();
+        v.chunks_mut(dim).for_each(l2_normalize);
+        v
+    }
+
+    #[test]
+    fn exact_index_returns_best_first_with_ties_by_row() {
+        let mut idx = ExactIndex::new(2);
+        idx.add(0, &[1.0, 0.0, 0.0, 1.0, 1.0, 0.0]).unwrap();
+        let hits = idx.search(&[1.0, 0.0], 3).unwrap();
+        assert_eq!(
+            hits.iter().map(|h| h.row).collect::<Vec<_>>(),
+            vec![0, 2, 1]
+        );
+        assert_eq!(idx.vector(1).unwrap(), vec![0.0, 1.0]);
+    }
+
+    #[test]
+    fn hnsw_recall_at_10_against_exact_is_high_for_every_dtype() {
+        let (n, dim) = (2000, 64);
+        let data = random_vectors(n, dim, 1);
+        let queries = random_vectors(50, dim, 2);
+        let mut exact = ExactIndex::new(dim);
+        exact.add(0, &data).unwrap();
+        for dtype in [IndexDtype::F32, IndexDtype::F16, IndexDtype::I8] {
+            let mut hnsw = UsearchIndex::new(dim, dtype, n, 2).unwrap();
+            hnsw.add(0, &data).unwrap();
+            assert_eq!(hnsw.len(), n);
+            let mut found = 0;
+            for q in queries.chunks(dim) {
+                let truth: Vec<u32> = exact.search(q, 10).unwrap().iter().map(|h| h.row).collect();
+                found += hnsw
+                    .search(q, 10)
+                    .unwrap()
+                    .iter()
+                    .filter(|h| truth.contains(&h.row))
+                    .count();
+            }
+            let recall = found as f64 / 500.0;
+            assert!(recall >= 0.95, "{dtype:?} recall@10 {recall}");
+        }
+    }
+
+    #[test]
+    fn f32_hnsw_scores_are_cosines() {
+        let data = random_vectors(100, 16, 3);
+        let mut hnsw = UsearchIndex::new(16, IndexDtype::F32, 100, 1).unwrap();
+        hnsw.add(0, &data).unwrap();
+        let q = &data[..16];
+        for h in hnsw.search(q, 5).unwrap() {
+            let v = &data[h.row as usize * 16..(h.row as usize + 1) * 16];
+            assert!((h.score - dot(q, v)).abs() < 1e-5);
+        }
+    }
+}

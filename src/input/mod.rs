@@ -1,0 +1,275 @@
+//! Readers for the inputs: BEIR `corpus.jsonl`/`queries.jsonl`, `qrels.tsv`, and (anchor, positive)
+//! pairs, from JSONL (optionally gzipped) or Parquet. Errors name the file, line and field.
+
+mod jsonl;
+mod parquet_text;
+mod qrels;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use crate::error::{Error, Result};
+
+pub use qrels::{Qrels, read_qrels};
+
+/// One text with its id, as read from an input file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TextRecord {
+    /// The record's id (BEIR `_id`, or the configured id column).
+    pub id: String,
+    /// The text; `title + " " + text` when the record has a non-empty title.
+    pub text: String,
+}
+
+/// Which fields hold the id, the text and (optionally) a title.
+#[derive(Debug, Clone)]
+pub struct TextFields {
+    /// Id field name (`_id` in BEIR).
+    pub id: String,
+    /// Text field name.
+    pub text: String,
+    /// Optional title field, prepended to the text as BEIR and sentence-transformers do.
+    pub title: Option<String>,
+}
+
+impl Default for TextFields {
+    fn default() -> Self {
+        TextFields {
+            id: "_id".into(),
+            text: "text".into(),
+            title: Some("title".into()),
+        }
+    }
+}
+
+/// What to do with a malformed record: fail (default) or count and skip up to a limit.
+#[derive(Debug, Clone, Default)]
+pub struct BadRecordPolicy {
+    /// Skip record-level problems instead of failing.
+    pub skip: bool,
+    /// Fail once more than this many records were skipped.
+    pub max_skips: usize,
+    /// Skips so far, by reason.
+    pub skipped: BTreeMap<String, usize>,
+}
+
+impl BadRecordPolicy {
+    /// A policy that fails on the first bad record.
+    pub fn strict() -> Self {
+        Self::default()
+    }
+
+    /// Skips up to `max_skips` bad records, counting them by reason.
+    pub fn skipping(max_skips: usize) -> Self {
+        BadRecordPolicy {
+            skip: true,
+            max_skips,
+            skipped: BTreeMap::new(),
+        }
+    }
+
+    /// Total records skipped.
+    pub fn total_skipped(&self) -> usize {
+        self.skipped.values().sum()
+    }
+
+    /// Either returns `err` or, when skipping is on and `err` is record-level, counts it.
+    pub fn handle(&mut self, err: Error, reason: &str) -> Result<()> {
+        if !self.skip || !err.is_record_level() {
+            return Err(err);
+        }
+        let count = self.skipped.entry(reason.to_string()).or_insert(0);
+        *count += 1;
+        if *count == 1 {
+            tracing::warn!("skipping bad record ({reason}): {err}");
+        }
+        if self.total_skipped() > self.max_skips {
+            return Err(Error::Config(format!(
+                "more than --max-bad-records {} bad records; the last one: {err}",
+                self.max_skips
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// The kind of file, decided by its name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileKind {
+    /// JSON Lines, plain or `.gz`.
+    Jsonl,
+    /// Apache Parquet.
+    Parquet,
+}
+
+/// Decides the file kind from the extension (`.jsonl`, `.json`, `.jsonl.gz`, `.parquet`).
+pub fn file_kind(path: &Path) -> Result<FileKind> {
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    let name = name.strip_suffix(".gz").unwrap_or(&name);
+    if name.ends_with(".parquet") || name.ends_with(".pq") {
+        Ok(FileKind::Parquet)
+    } else if name.ends_with(".jsonl") || name.ends_with(".json") || name.ends_with(".ndjson") {
+        Ok(FileKind::Jsonl)
+    } else {
+        Err(Error::input(
+            path,
+            "unknown file type: expected .jsonl, .jsonl.gz or .parquet",
+        ))
+    }
+}
+
+/// Reads (id, text) records from a JSONL or Parquet file. Duplicate ids with the same text are
+/// merged; duplicate ids with different texts are an error (or a counted skip).
+pub fn read_texts(
+    path: &Path,
+    fields: &TextFields,
+    policy: &mut BadRecordPolicy,
+) -> Result<Vec<TextRecord>> {
+    let mut rows = Vec::new();
+    let mut push = |line: usize,
+                    rec: Result<Option<TextRecord>>,
+                    policy: &mut BadRecordPolicy|
+     -> Result<()> {
+        match rec {
+            Ok(Some(r)) => rows.push((line, r)),
+            Ok(None) => {}
+            Err(e) => policy.handle(e, "malformed record")?,
+        }
+        Ok(())
+    };
+    match file_kind(path)? {
+        FileKind::Jsonl => jsonl::for_each_object(path, policy, |line, obj, policy| {
+            push(line, jsonl::text_record(path, line, &obj, fields), policy)
+        })?,
+        FileKind::Parquet => {
+            let columns = parquet_text::read_string_columns(
+                path,
+                &[&fields.id, &fields.text],
+                fields.title.as_deref(),
+            )?;
+            for (row, values) in columns.into_iter().enumerate() {
+                let [id, text, title] = values;
+                let rec = match (id, text) {
+                    (Some(id), Some(text)) => Ok(Some(TextRecord {
+                        text: join_title(title.as_deref(), &text),
+                        id,
+                    })),
+                    (None, _) => Err(Error::record(
+                        path,
+                        row + 1,
+                        format!("field `{}` is null", fields.id),
+                    )),
+                    (_, None) => Err(Error::record(
+                        path,
+                        row + 1,
+                        format!("field `{}` is null", fields.text),
+                    )),
+                };
+                push(row + 1, rec, policy)?;
+            }
+        }
+    }
+    dedup_ids(path, rows, policy)
+}
+
+fn join_title(title: Option<&str>, text: &str) -> String {
+    match title.map(str::trim) {
+        Some(t) if !t.is_empty() => format!("{t} {text}"),
+        _ => text.to_string(),
+    }
+}
+
+fn dedup_ids(
+    path: &Path,
+    rows: Vec<(usize, TextRecord)>,
+    policy: &mut BadRecordPolicy,
+) -> Result<Vec<TextRecord>> {
+    let mut seen: std::collections::HashMap<String, usize> =
+        std::collections::HashMap::with_capacity(rows.len());
+    let mut out: Vec<TextRecord> = Vec::with_capacity(rows.len());
+    for (line, rec) in rows {
+        match seen.get(&rec.id) {
+            None => {
+                seen.insert(rec.id.clone(), out.len());
+                out.push(rec);
+            }
+            Some(&i) if out[i].text == rec.text => {}
+            Some(_) => policy.handle(
+                Error::record(
+                    path,
+                    line,
+                    format!("duplicate id `{}` with a different text", rec.id),
+                ),
+                "duplicate id",
+            )?,
+        }
+    }
+    if out.is_empty() {
+        return Err(Error::input(path, "no records: the file is empty"));
+    }
+    Ok(out)
+}
+
+/// Reads (anchor, positive) pairs from JSONL or Parquet with the given column names.
+pub fn read_pairs(
+    path: &Path,
+    anchor: &str,
+    positive: &str,
+    policy: &mut BadRecordPolicy,
+) -> Result<Vec<(String, String)>> {
+    let mut pairs = Vec::new();
+    match file_kind(path)? {
+        FileKind::Jsonl => jsonl::for_each_object(path, policy, |line, obj, policy| {
+            let get = |f: &str| {
+                jsonl::string_field(path, line, &obj, f, false).map(Option::unwrap_or_default)
+            };
+            match get(anchor).and_then(|a| Ok((a, get(positive)?))) {
+                Ok(p) => pairs.push(p),
+                Err(e) => policy.handle(e, "malformed pair")?,
+            }
+            Ok(())
+        })?,
+        FileKind::Parquet => {
+            for (row, [a, p, _]) in
+                parquet_text::read_string_columns(path, &[anchor, positive], None)?
+                    .into_iter()
+                    .enumerate()
+            {
+                match (a, p) {
+                    (Some(a), Some(p)) => pairs.push((a, p)),
+                    _ => policy.handle(
+                        Error::record(path, row + 1, format!("`{anchor}` or `{positive}` is null")),
+                        "malformed pair",
+                    )?,
+                }
+            }
+        }
+    }
+    if pairs.is_empty() {
+        return Err(Error::input(path, "no pairs: the file is empty"));
+    }
+    Ok(pairs)
+}
+
+/// Size in bytes and SHA-256 of a file, for the manifest.
+pub fn file_fingerprint(path: &Path) -> Result<(u64, String)> {
+    use sha2::{Digest, Sha256};
+    use std::io::Read;
+    let mut f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 16];
+    let mut size = 0u64;
+    loop {
+        let n = f.read(&mut buf).map_err(|e| Error::io(path, e))?;
+        if n == 0 {
+            break;
+        }
+        size += n as u64;
+        hasher.update(&buf[..n]);
+    }
+    Ok((size, format!("{:x}", hasher.finalize())))
+}

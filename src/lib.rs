@@ -1,0 +1,35 @@
+//! hardneg turns text corpora into hard-negative training sets for embedding and reranker models.
+//!
+//! ```text
+//! corpus ──► read ──► tokenize ──► embed ──► index ─┐
+//!                                                   ├─► search ──► select ──► write (+ manifest)
+//! queries ─► read ──► tokenize ──► embed ───────────┘
+//! ```
+//!
+//! Brief overview of the pieces:
+//! - [`input`]: BEIR JSONL/Parquet/qrels and (anchor, positive) pairs, with file:line errors.
+//! - [`embed`]: tokenization with token-budget batches, the [`embed::Embedder`] seam and its ONNX
+//!   Runtime implementation (tokenize ‖ embed on threads joined by a bounded channel).
+//! - [`index`]: the [`index::NeighborIndex`] seam: usearch HNSW and an exact brute-force index.
+//! - [`mine`]: positive-aware selection with `mine_hard_negatives` semantics, seeded per query.
+//! - [`output`]: the trainer formats as Arrow/Parquet (or JSONL), written atomically.
+//! - [`manifest`], [`stats`]: the run record and the summary table.
+//!
+//! Environment: `ORT_DYLIB_PATH` (the ONNX Runtime library), `HARDNEG_MODEL` (default model folder).
+
+pub mod cli;
+pub mod commands;
+pub mod embed;
+pub mod error;
+pub mod index;
+pub mod input;
+pub mod manifest;
+pub mod mine;
+pub mod output;
+pub mod paths;
+pub mod pipeline_file;
+pub mod progress;
+pub mod settings;
+pub mod stats;
+
+pub use error::{Error, Result};

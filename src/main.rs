@@ -1,0 +1,84 @@
+//! The `hardneg` binary: parses the command line, runs the job, prints errors as one clear
+//! message (the whole cause chain) and exits 2 on failure.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::Parser;
+use hardneg::cli::{Cli, Command};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let default = match cli.verbose {
+        0 => "hardneg=info,warn",
+        1 => "hardneg=debug,info",
+        _ => "trace",
+    };
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| default.into()),
+        )
+        .init();
+    match run(cli.command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn emit(text: &str) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{text}")?;
+    Ok(())
+}
+
+fn mine(settings: &hardneg::settings::MineSettings) -> anyhow::Result<()> {
+    let report = hardneg::mine::run(settings)?;
+    eprintln!("{}", report.summary);
+    for path in &report.outputs {
+        emit(&format!("wrote {}", path.display()))?;
+    }
+    emit(&format!(
+        "wrote {}",
+        hardneg::output::manifest_path(settings.out.as_ref().expect("validated")).display()
+    ))
+}
+
+fn run(command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Mine(settings) => mine(&settings),
+        Command::Run {
+            pipeline,
+            overrides,
+            show_config,
+        } => {
+            let settings = hardneg::pipeline_file::load(&pipeline, &overrides)?;
+            if show_config {
+                return emit(&toml::to_string(&settings)?);
+            }
+            mine(&settings)
+        }
+        Command::Validate { pipeline } => {
+            hardneg::pipeline_file::load(&pipeline, &[])?;
+            emit(&format!("{}: valid", pipeline.display()))
+        }
+        Command::Embed(args) => emit(&hardneg::commands::embed::run(&args)?),
+        Command::Inspect { path } => emit(&hardneg::commands::inspect::run(&path)?),
+        Command::Schema {
+            format,
+            num_negatives,
+            no_provenance,
+        } => {
+            let schema = hardneg::output::formats::schema(format, num_negatives, !no_provenance);
+            emit(&serde_json::to_string_pretty(
+                &hardneg::output::formats::schema_json(&schema),
+            )?)
+        }
+    }
+}

@@ -1,0 +1,155 @@
+//! The run manifest `<out>.manifest.json`: inputs with sizes and hashes, model hash, resolved
+//! configuration, counts, score statistics and stage timings.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::embed::EmbedStats;
+use crate::embed::model::Precision;
+use crate::error::Result;
+use crate::stats::{ScoreStats, table};
+
+/// An input file as read.
+#[derive(Debug, Clone, Serialize)]
+pub struct InputFile {
+    /// Path as given.
+    pub path: String,
+    /// Size in bytes.
+    pub bytes: u64,
+    /// SHA-256 of the content.
+    pub sha256: String,
+}
+
+impl InputFile {
+    /// Fingerprints `path`.
+    pub fn of(path: &Path) -> Result<Self> {
+        let (bytes, sha256) = crate::input::file_fingerprint(path)?;
+        Ok(InputFile {
+            path: path.display().to_string(),
+            bytes,
+            sha256,
+        })
+    }
+}
+
+/// The model that produced the scores.
+#[derive(Debug, Clone, Serialize)]
+pub struct ModelInfo {
+    /// The ONNX graph.
+    pub path: String,
+    /// SHA-256 of the graph.
+    pub sha256: String,
+    /// Precision run.
+    pub precision: Precision,
+    /// Embedding dimension.
+    pub dim: usize,
+}
+
+/// Counts of a run.
+#[derive(Debug, Clone, Serialize)]
+pub struct Counts {
+    /// Corpus passages.
+    pub corpus: usize,
+    /// Passages whose text duplicates an earlier one.
+    pub corpus_duplicates: usize,
+    /// Queries with at least one positive.
+    pub queries: usize,
+    /// Queries read without a positive (no row).
+    pub queries_without_positive: usize,
+    /// Rows written.
+    pub rows: usize,
+    /// Negatives written.
+    pub negatives: usize,
+    /// Rows with fewer mined negatives than asked.
+    pub short_rows: usize,
+    /// Short rows left out of the output.
+    pub short_rows_dropped: usize,
+    /// Candidates skipped, by reason.
+    pub skipped_candidates: BTreeMap<String, usize>,
+    /// Bad input records skipped (`--on-bad-record skip`), by reason.
+    pub bad_records_skipped: BTreeMap<String, usize>,
+    /// Deepest search any query needed.
+    pub max_search_depth: usize,
+}
+
+/// Score statistics of the written rows.
+#[derive(Debug, Clone, Serialize)]
+pub struct Scores {
+    /// Query–positive cosine.
+    pub positive: ScoreStats,
+    /// Query–negative cosine.
+    pub negative: ScoreStats,
+    /// Positive minus negative, per negative.
+    pub difference: ScoreStats,
+}
+
+/// The manifest.
+#[derive(Debug, Clone, Serialize)]
+pub struct Manifest {
+    /// Always `hardneg`.
+    pub tool: String,
+    /// Tool version.
+    pub version: String,
+    /// Inputs read.
+    pub inputs: Vec<InputFile>,
+    /// Model used.
+    pub model: ModelInfo,
+    /// Resolved configuration.
+    pub config: serde_json::Value,
+    /// Counts.
+    pub counts: Counts,
+    /// Score statistics.
+    pub scores: Scores,
+    /// Embedding throughput per phase.
+    pub embedding: BTreeMap<String, EmbedStats>,
+    /// Seconds per stage.
+    pub timings: BTreeMap<String, f64>,
+    /// Files written.
+    pub outputs: Vec<String>,
+}
+
+impl Manifest {
+    /// The end-of-run summary: score table, skips, short rows, timings.
+    pub fn summary(&self) -> String {
+        let s = &self.scores;
+        let mut out = table(&[
+            ("Positive", &s.positive),
+            ("Negative", &s.negative),
+            ("Difference", &s.difference),
+        ]);
+        let c = &self.counts;
+        let candidates: usize = c.skipped_candidates.values().sum();
+        for (reason, n) in &c.skipped_candidates {
+            out.push_str(&format!(
+                "\nSkipped {n} candidates ({:.2}%) as {reason}",
+                100.0 * *n as f64 / candidates.max(1) as f64
+            ));
+        }
+        for (reason, n) in &c.bad_records_skipped {
+            out.push_str(&format!("\nSkipped {n} bad input records ({reason})"));
+        }
+        if c.short_rows > 0 {
+            out.push_str(&format!(
+                "\n{} of {} rows have fewer negatives than asked{}",
+                c.short_rows,
+                c.rows + c.short_rows_dropped,
+                if c.short_rows_dropped > 0 {
+                    " (dropped; --keep-short keeps them)"
+                } else {
+                    " (kept, flagged by num_negatives)"
+                }
+            ));
+        }
+        out.push_str(&format!(
+            "\n{} rows, {} negatives from {} queries over {} passages in {:.1}s",
+            c.rows,
+            c.negatives,
+            c.queries,
+            c.corpus,
+            self.timings.get("total").copied().unwrap_or_default()
+        ));
+        out
+    }
+}

@@ -1,0 +1,331 @@
+//! Positive-aware negative selection with sentence-transformers' `mine_hard_negatives` semantics:
+//! drop positives (and their exact duplicates), apply margins and score limits, keep the first
+//! `range_max` surviving candidates, skip the first `range_min` of them, then take the top
+//! `num_negatives` or a seeded random sample (re-sorted by score).
+
+use rand::SeedableRng;
+use rand::seq::index::sample;
+use rand_chacha::ChaCha8Rng;
+
+use crate::index::Hit;
+
+/// How negatives are taken from the candidate window.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Sampling {
+    /// The highest-scoring candidates, in order.
+    Top,
+    /// A seeded uniform sample of the window, sorted by score.
+    Random,
+}
+
+/// The selection settings (names follow `mine_hard_negatives`).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SelectParams {
+    /// Negatives wanted per row.
+    pub num_negatives: usize,
+    /// Surviving candidates skipped from the top.
+    pub range_min: usize,
+    /// Surviving candidates considered (after positives and filters are removed).
+    pub range_max: usize,
+    /// Candidates scoring above this are skipped.
+    pub max_score: Option<f32>,
+    /// Candidates scoring below this are skipped.
+    pub min_score: Option<f32>,
+    /// Skip candidates with `score + margin > min positive score`.
+    pub absolute_margin: Option<f32>,
+    /// Skip candidates with `score > p - |p| * margin`, `p` the lowest positive score.
+    pub relative_margin: Option<f32>,
+    /// Top or random.
+    pub sampling: Sampling,
+    /// Seed of the per-query random generator.
+    pub seed: u64,
+}
+
+/// Why a candidate was not used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum SkipReason {
+    /// A labelled positive of the query.
+    Positive,
+    /// Same text as a positive (exact duplicate in the corpus).
+    DuplicateOfPositive,
+    /// Same text as the query itself.
+    SameAsQuery,
+    /// Same text as a negative already chosen for the query.
+    DuplicateNegative,
+    /// Within the absolute margin of the positive.
+    AbsoluteMargin,
+    /// Within the relative margin of the positive.
+    RelativeMargin,
+    /// Above `max_score`.
+    MaxScore,
+    /// Below `min_score`.
+    MinScore,
+}
+
+impl SkipReason {
+    /// Name used in the manifest and summary.
+    pub fn name(self) -> &'static str {
+        match self {
+            SkipReason::Positive => "positive",
+            SkipReason::DuplicateOfPositive => "duplicate_of_positive",
+            SkipReason::SameAsQuery => "same_as_query",
+            SkipReason::DuplicateNegative => "duplicate_negative",
+            SkipReason::AbsoluteMargin => "absolute_margin",
+            SkipReason::RelativeMargin => "relative_margin",
+            SkipReason::MaxScore => "max_score",
+            SkipReason::MinScore => "min_score",
+        }
+    }
+}
+
+/// A chosen negative.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Chosen {
+    /// Corpus row.
+    pub row: u32,
+    /// Cosine similarity to the query.
+    pub score: f32,
+    /// 0-based position in the query's ranking of the corpus, positives included.
+    pub rank: u32,
+}
+
+/// Outcome for one query.
+#[derive(Debug, Clone, Default)]
+pub struct Selection {
+    /// The negatives, best first.
+    pub negatives: Vec<Chosen>,
+    /// Skipped candidates by reason.
+    pub skipped: Vec<(SkipReason, usize)>,
+    /// Candidates left in the window after filters and range (what sampling drew from).
+    pub window: usize,
+}
+
+/// Derives a per-query seed from the run seed and the query id (FNV-1a then a SplitMix64 finaliser),
+/// so the sample does not depend on thread scheduling or query order.
+pub fn query_seed(seed: u64, query_id: &str) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in query_id.as_bytes() {
+        h = (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+    }
+    let mut z = h ^ seed.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// Selects negatives from `hits` (the query's ranking, best first). `exclude` names candidates
+/// that may never be negatives (positives, their duplicates, the query's own text); `canonical`
+/// maps a row to the first row with the same text, so duplicate texts are used once.
+pub fn select(
+    hits: &[Hit],
+    exclude: impl Fn(u32) -> Option<SkipReason>,
+    canonical: impl Fn(u32) -> u32,
+    min_positive_score: Option<f32>,
+    params: &SelectParams,
+    query_id: &str,
+) -> Selection {
+    let mut counts = std::collections::BTreeMap::<SkipReason, usize>::new();
+    let mut skip = |r: SkipReason| *counts.entry(r).or_default() += 1;
+    let mut used = std::collections::HashSet::new();
+    let mut valid: Vec<Chosen> = Vec::new();
+    for (rank, hit) in hits.iter().enumerate() {
+        if let Some(reason) = exclude(hit.row) {
+            skip(reason);
+            continue;
+        }
+        let s = hit.score;
+        if let (Some(m), Some(p)) = (params.absolute_margin, min_positive_score)
+            && s + m > p
+        {
+            skip(SkipReason::AbsoluteMargin);
+            continue;
+        }
+        if let (Some(m), Some(p)) = (params.relative_margin, min_positive_score)
+            && s > p - p.abs() * m
+        {
+            skip(SkipReason::RelativeMargin);
+            continue;
+        }
+        if params.max_score.is_some_and(|m| s > m) {
+            skip(SkipReason::MaxScore);
+            continue;
+        }
+        if params.min_score.is_some_and(|m| s < m) {
+            skip(SkipReason::MinScore);
+            continue;
+        }
+        if !used.insert(canonical(hit.row)) {
+            skip(SkipReason::DuplicateNegative);
+            continue;
+        }
+        valid.push(Chosen {
+            row: hit.row,
+            score: s,
+            rank: rank as u32,
+        });
+        if valid.len() >= params.range_max {
+            break;
+        }
+    }
+    let window: Vec<Chosen> = valid.into_iter().skip(params.range_min).collect();
+    let n = params.num_negatives.min(window.len());
+    let negatives = match params.sampling {
+        Sampling::Top => window[..n].to_vec(),
+        Sampling::Random => {
+            let mut rng = ChaCha8Rng::seed_from_u64(query_seed(params.seed, query_id));
+            let mut picked: Vec<usize> = sample(&mut rng, window.len(), n).into_vec();
+            picked.sort_unstable(); // window is best first, so index order is score order
+            picked.into_iter().map(|i| window[i]).collect()
+        }
+    };
+    Selection {
+        negatives,
+        skipped: counts.into_iter().collect(),
+        window: window.len(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hits(scores: &[f32]) -> Vec<Hit> {
+        scores
+            .iter()
+            .enumerate()
+            .map(|(i, &s)| Hit {
+                row: i as u32,
+                score: s,
+            })
+            .collect()
+    }
+
+    fn params(n: usize) -> SelectParams {
+        SelectParams {
+            num_negatives: n,
+            range_min: 0,
+            range_max: usize::MAX,
+            max_score: None,
+            min_score: None,
+            absolute_margin: None,
+            relative_margin: None,
+            sampling: Sampling::Top,
+            seed: 0,
+        }
+    }
+
+    fn rows(sel: &Selection) -> Vec<u32> {
+        sel.negatives.iter().map(|c| c.row).collect()
+    }
+
+    #[test]
+    fn top_skips_positives_and_keeps_ranks_including_them() {
+        let h = hits(&[0.9, 0.8, 0.7, 0.6, 0.5]);
+        let sel = select(
+            &h,
+            |r| (r == 1).then_some(SkipReason::Positive),
+            |r| r,
+            Some(0.8),
+            &params(2),
+            "q",
+        );
+        assert_eq!(rows(&sel), vec![0, 2]);
+        assert_eq!(sel.negatives[1].rank, 2);
+        assert_eq!(sel.skipped, vec![(SkipReason::Positive, 1)]);
+    }
+
+    #[test]
+    fn relative_margin_is_correct_for_negative_positive_scores() {
+        // p = -0.2: threshold is -0.2 - 0.2*0.5 = -0.3, not -0.1 as p*(1-m) would give.
+        let h = hits(&[-0.15, -0.25, -0.35, -0.45]);
+        let mut p = params(2);
+        p.relative_margin = Some(0.5);
+        let sel = select(&h, |_| None, |r| r, Some(-0.2), &p, "q");
+        assert_eq!(rows(&sel), vec![2, 3]);
+        assert_eq!(sel.skipped, vec![(SkipReason::RelativeMargin, 2)]);
+    }
+
+    #[test]
+    fn absolute_margin_max_and_min_score() {
+        let h = hits(&[0.95, 0.85, 0.75, 0.65, 0.2]);
+        let mut p = params(5);
+        p.absolute_margin = Some(0.1); // positive 0.9: skip score > 0.8
+        p.min_score = Some(0.3);
+        let sel = select(&h, |_| None, |r| r, Some(0.9), &p, "q");
+        assert_eq!(rows(&sel), vec![2, 3]);
+        let mut p = params(5);
+        p.max_score = Some(0.8);
+        assert_eq!(
+            rows(&select(&h, |_| None, |r| r, Some(0.9), &p, "q")),
+            vec![2, 3, 4]
+        );
+    }
+
+    #[test]
+    fn range_min_and_max_count_surviving_candidates() {
+        let h = hits(&[0.9, 0.8, 0.7, 0.6, 0.5, 0.4]);
+        let mut p = params(10);
+        p.range_min = 1;
+        p.range_max = 4;
+        let sel = select(
+            &h,
+            |r| (r == 0).then_some(SkipReason::Positive),
+            |r| r,
+            None,
+            &p,
+            "q",
+        );
+        // Survivors 1,2,3,4,5 -> first 4 = 1..=4 -> skip 1 -> 2,3,4
+        assert_eq!(rows(&sel), vec![2, 3, 4]);
+        assert_eq!(sel.window, 3);
+    }
+
+    #[test]
+    fn duplicate_texts_are_used_once() {
+        let h = hits(&[0.9, 0.8, 0.7]);
+        let sel = select(
+            &h,
+            |_| None,
+            |r| if r == 1 { 0 } else { r },
+            None,
+            &params(3),
+            "q",
+        );
+        assert_eq!(rows(&sel), vec![0, 2]);
+        assert_eq!(sel.skipped, vec![(SkipReason::DuplicateNegative, 1)]);
+    }
+
+    #[test]
+    fn random_sampling_is_seeded_sorted_and_varies_with_seed() {
+        let h = hits(&(0..50).map(|i| 1.0 - i as f32 / 100.0).collect::<Vec<_>>());
+        let mut p = params(5);
+        p.sampling = Sampling::Random;
+        p.seed = 7;
+        let a = select(&h, |_| None, |r| r, None, &p, "q1");
+        let b = select(&h, |_| None, |r| r, None, &p, "q1");
+        assert_eq!(rows(&a), rows(&b));
+        assert!(a.negatives.windows(2).all(|w| w[0].score >= w[1].score));
+        p.seed = 8;
+        let c = select(&h, |_| None, |r| r, None, &p, "q1");
+        assert_ne!(rows(&a), rows(&c));
+        p.seed = 7;
+        assert_ne!(rows(&a), rows(&select(&h, |_| None, |r| r, None, &p, "q2")));
+    }
+
+    #[test]
+    fn short_window_gives_fewer_negatives_never_padding() {
+        let h = hits(&[0.9, 0.8]);
+        let sel = select(
+            &h,
+            |r| (r == 0).then_some(SkipReason::Positive),
+            |r| r,
+            None,
+            &params(5),
+            "q",
+        );
+        assert_eq!(rows(&sel), vec![1]);
+    }
+}

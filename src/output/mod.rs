@@ -1,0 +1,203 @@
+//! Writing training sets: Parquet (zstd) or JSONL with a Parquet provenance sidecar, always to
+//! temporary names renamed into place only when the whole run succeeded.
+
+pub mod formats;
+pub mod rows;
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::WriterProperties;
+
+use crate::error::{Error, Result};
+pub use formats::Format;
+pub use rows::{Edit, Negative, TrainingRow};
+
+/// A file being written under a temporary name next to its final path.
+pub struct PendingFile {
+    tmp: PathBuf,
+    dest: PathBuf,
+}
+
+impl PendingFile {
+    /// Reserves `<dest>.tmp-<pid>` in the destination's folder (created if missing).
+    pub fn new(dest: &Path) -> Result<Self> {
+        if let Some(dir) = dest.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        }
+        let name = dest
+            .file_name()
+            .ok_or_else(|| Error::Config(format!("{} is not a file path", dest.display())))?;
+        let tmp = dest.with_file_name(format!(
+            ".{}.tmp-{}",
+            name.to_string_lossy(),
+            std::process::id()
+        ));
+        Ok(PendingFile {
+            tmp,
+            dest: dest.to_path_buf(),
+        })
+    }
+
+    /// Creates the temporary file.
+    pub fn create(&self) -> Result<File> {
+        File::create(&self.tmp).map_err(|e| Error::io(&self.tmp, e))
+    }
+
+    /// Renames the finished file into place.
+    pub fn commit(self) -> Result<()> {
+        std::fs::rename(&self.tmp, &self.dest).map_err(|e| Error::io(&self.dest, e))
+    }
+
+    /// The final path.
+    pub fn dest(&self) -> &Path {
+        &self.dest
+    }
+}
+
+impl Drop for PendingFile {
+    fn drop(&mut self) {
+        // After a commit the temporary name is gone; otherwise remove the partial file.
+        let _ = std::fs::remove_file(&self.tmp);
+    }
+}
+
+/// Writes a small file atomically (temporary name, then rename).
+pub fn write_atomic(dest: &Path, bytes: &[u8]) -> Result<()> {
+    let pending = PendingFile::new(dest)?;
+    let mut f = pending.create()?;
+    f.write_all(bytes)
+        .and_then(|_| f.sync_all())
+        .map_err(|e| Error::io(&pending.tmp, e))?;
+    pending.commit()
+}
+
+/// Checks before any expensive work that `dest`'s folder exists or can be made and is writable.
+pub fn check_writable(dest: &Path) -> Result<()> {
+    let pending = PendingFile::new(dest)?;
+    pending.create().map(drop).map_err(|_| {
+        Error::Config(format!(
+            "cannot write the output {}: its folder is not writable",
+            dest.display()
+        ))
+    })
+}
+
+fn parquet_writer(
+    file: File,
+    schema: arrow::datatypes::SchemaRef,
+    path: &Path,
+) -> Result<ArrowWriter<File>> {
+    let props = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(
+            ZstdLevel::try_new(3).expect("valid level"),
+        ))
+        .set_max_row_group_row_count(Some(8192))
+        .build();
+    ArrowWriter::try_new(file, schema, Some(props)).map_err(|e| Error::Parquet {
+        path: path.into(),
+        message: e.to_string(),
+    })
+}
+
+/// Writes rows of one format, batch by batch, then commits every file at once.
+pub struct TrainingSetWriter {
+    format: Format,
+    n: usize,
+    provenance: bool,
+    parquet: Option<(ArrowWriter<File>, PendingFile)>,
+    jsonl: Option<(BufWriter<File>, PendingFile)>,
+    /// Rows written so far.
+    pub rows_written: usize,
+}
+
+impl TrainingSetWriter {
+    /// Opens the temporary files for `dest` (and `<dest>.provenance.parquet` for JSONL formats).
+    pub fn create(dest: &Path, format: Format, n: usize, provenance: bool) -> Result<Self> {
+        let schema = formats::schema(format, n, provenance);
+        let (parquet, jsonl) = if format.is_jsonl() {
+            let side = PendingFile::new(&sidecar_path(dest))?;
+            let w = parquet_writer(side.create()?, schema, side.dest())?;
+            let main = PendingFile::new(dest)?;
+            (
+                if provenance { Some((w, side)) } else { None },
+                Some((BufWriter::new(main.create()?), main)),
+            )
+        } else {
+            let main = PendingFile::new(dest)?;
+            (
+                Some((parquet_writer(main.create()?, schema, dest)?, main)),
+                None,
+            )
+        };
+        Ok(TrainingSetWriter {
+            format,
+            n,
+            provenance,
+            parquet,
+            jsonl,
+            rows_written: 0,
+        })
+    }
+
+    /// Appends rows.
+    pub fn write(&mut self, rows: &[TrainingRow]) -> Result<()> {
+        if let Some((w, pending)) = &mut self.jsonl {
+            for row in rows {
+                let line = formats::json_line(self.format, row);
+                serde_json::to_writer(&mut *w, &line)
+                    .map_err(std::io::Error::from)
+                    .and_then(|_| w.write_all(b"\n"))
+                    .map_err(|e| Error::io(pending.dest(), e))?;
+            }
+        }
+        if let Some((w, pending)) = &mut self.parquet {
+            let batch = formats::record_batch(self.format, rows, self.n, self.provenance);
+            w.write(&batch).map_err(|e| Error::Parquet {
+                path: pending.dest().into(),
+                message: e.to_string(),
+            })?;
+        }
+        self.rows_written += rows.len();
+        Ok(())
+    }
+
+    /// Closes the files and renames them into place.
+    pub fn finish(self) -> Result<Vec<PathBuf>> {
+        let mut done = Vec::new();
+        let mut commits = Vec::new();
+        if let Some((w, pending)) = self.parquet {
+            w.close().map_err(|e| Error::Parquet {
+                path: pending.dest().into(),
+                message: e.to_string(),
+            })?;
+            commits.push(pending);
+        }
+        if let Some((mut w, pending)) = self.jsonl {
+            w.flush().map_err(|e| Error::io(pending.dest(), e))?;
+            commits.push(pending);
+        }
+        for pending in commits {
+            done.push(pending.dest().to_path_buf());
+            pending.commit()?;
+        }
+        Ok(done)
+    }
+}
+
+/// `<out>.provenance.parquet`, the sidecar of a JSONL format.
+pub fn sidecar_path(dest: &Path) -> PathBuf {
+    let mut s = dest.as_os_str().to_owned();
+    s.push(".provenance.parquet");
+    PathBuf::from(s)
+}
+
+/// `<out>.manifest.json`.
+pub fn manifest_path(dest: &Path) -> PathBuf {
+    let mut s = dest.as_os_str().to_owned();
+    s.push(".manifest.json");
+    PathBuf::from(s)
+}

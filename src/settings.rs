@@ -1,0 +1,227 @@
+//! The mining job's settings: one struct read from command-line flags (`hardneg mine`) or from a
+//! strict TOML pipeline file (`hardneg run`), so both paths resolve to the same configuration.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use serde::{Deserialize, Serialize};
+
+use crate::embed::model::Precision;
+use crate::index::IndexDtype;
+use crate::mine::select::Sampling;
+use crate::output::Format;
+
+/// What to do with a malformed input record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnBadRecord {
+    /// Stop with an error naming file, line and field.
+    Fail,
+    /// Count and skip, failing past `--max-bad-records`.
+    Skip,
+}
+
+/// Every setting of a mining run. Defaults follow sentence-transformers' `mine_hard_negatives`
+/// where it has the same knob.
+#[derive(Debug, Clone, Args, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MineSettings {
+    /// BEIR corpus (`_id`, `title`, `text`) as JSONL(.gz) or Parquet; with --pairs, extra candidates.
+    #[arg(long)]
+    pub corpus: Option<PathBuf>,
+    /// BEIR queries (`_id`, `text`).
+    #[arg(long)]
+    pub queries: Option<PathBuf>,
+    /// BEIR qrels TSV (`query-id`, `corpus-id`, `score`); a positive is score > 0.
+    #[arg(long)]
+    pub qrels: Option<PathBuf>,
+    /// (anchor, positive) pairs as Parquet or JSONL; repeated anchors mean several positives.
+    #[arg(long)]
+    pub pairs: Option<PathBuf>,
+    /// Anchor column of --pairs.
+    #[arg(long, default_value = "anchor")]
+    pub anchor_column: String,
+    /// Positive column of --pairs.
+    #[arg(long, default_value = "positive")]
+    pub positive_column: String,
+    /// Id field of corpus and queries.
+    #[arg(long, default_value = "_id")]
+    pub id_field: String,
+    /// Text field of corpus and queries.
+    #[arg(long, default_value = "text")]
+    pub text_field: String,
+    /// Title field of the corpus, prepended to the text ("" for none).
+    #[arg(long, default_value = "title")]
+    pub title_field: String,
+    /// Output file (Parquet; JSONL for flag-embedding and tevatron).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "triplet")]
+    pub format: Format,
+    /// Omit provenance columns (write only what the trainer consumes).
+    #[arg(long)]
+    pub no_provenance: bool,
+    /// Keep rows short of negatives in fixed-width formats (missing negatives are null).
+    #[arg(long)]
+    pub keep_short: bool,
+    /// Drop rows short of negatives in list formats too.
+    #[arg(long)]
+    pub drop_short: bool,
+
+    /// Model folder (model.onnx + tokenizer.json); default: the one `make setup` prepares.
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// Graph precision: fp32 (default), int8 (dynamic quantization), fp16 (GPU).
+    #[arg(long, value_enum, default_value = "fp32")]
+    pub precision: Precision,
+    /// cpu, cuda or cuda:N.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// Threads for the model and for tokenization (default: all cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Most texts per model batch.
+    #[arg(long, default_value_t = 32)]
+    pub batch_size: usize,
+    /// Most padded tokens per model batch.
+    #[arg(long, default_value_t = 8192)]
+    pub max_batch_tokens: usize,
+    /// Truncation length of corpus texts (default: the model's, 256 for all-MiniLM-L6-v2).
+    #[arg(long)]
+    pub max_length: Option<usize>,
+    /// Truncation length of queries (default: --max-length).
+    #[arg(long)]
+    pub query_max_length: Option<usize>,
+    /// Text prepended to every query before embedding.
+    #[arg(long, default_value = "")]
+    pub query_prompt: String,
+    /// Text prepended to every corpus passage before embedding.
+    #[arg(long, default_value = "")]
+    pub corpus_prompt: String,
+
+    /// Negatives per row.
+    #[arg(long, default_value_t = 5)]
+    pub num_negatives: usize,
+    /// Skip this many of the best surviving candidates.
+    #[arg(long, default_value_t = 0)]
+    pub range_min: usize,
+    /// Consider at most this many surviving candidates (default: grow until every row is full).
+    #[arg(long)]
+    pub range_max: Option<usize>,
+    /// Skip candidates scoring above this.
+    #[arg(long)]
+    pub max_score: Option<f32>,
+    /// Skip candidates scoring below this.
+    #[arg(long)]
+    pub min_score: Option<f32>,
+    /// Skip candidates with score + margin > the query's lowest positive score.
+    #[arg(long)]
+    pub absolute_margin: Option<f32>,
+    /// Skip candidates above positive − |positive| × margin (0.05 = NV-Retriever TopK-PercPos 95%).
+    #[arg(long)]
+    pub relative_margin: Option<f32>,
+    /// top: the hardest; random: a seeded sample of the window.
+    #[arg(long, value_enum, default_value = "top")]
+    pub sampling: Sampling,
+    /// Seed for random sampling (per query: derived from seed and query id).
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+
+    /// Vector storage of the HNSW index.
+    #[arg(long, value_enum, default_value = "f32")]
+    pub index_dtype: IndexDtype,
+    /// Exact (brute-force) search whatever the corpus size: fully deterministic.
+    #[arg(long)]
+    pub exact: bool,
+    /// Corpora smaller than this use exact search.
+    #[arg(long, default_value_t = 20_000)]
+    pub exact_below: usize,
+
+    /// Malformed records: fail (default) or skip and count.
+    #[arg(long, value_enum, default_value = "fail")]
+    pub on_bad_record: OnBadRecord,
+    /// With --on-bad-record skip: fail once more records than this were skipped.
+    #[arg(long, default_value_t = 100)]
+    pub max_bad_records: usize,
+    /// No progress bars.
+    #[arg(long)]
+    pub no_progress: bool,
+}
+
+impl Default for MineSettings {
+    fn default() -> Self {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Wrapper {
+            #[command(flatten)]
+            settings: MineSettings,
+        }
+        // One source of truth for defaults: clap's.
+        Wrapper::parse_from(["hardneg"]).settings
+    }
+}
+
+impl MineSettings {
+    /// Checks the combination of settings before any work starts.
+    pub fn validate(&self) -> crate::Result<()> {
+        use crate::error::Error::Config;
+        let beir = self.corpus.is_some() && self.queries.is_some() && self.qrels.is_some();
+        if self.pairs.is_none() && !beir {
+            return Err(Config(
+                "give --corpus, --queries and --qrels (BEIR layout), or --pairs".into(),
+            ));
+        }
+        if self.pairs.is_some() && (self.queries.is_some() || self.qrels.is_some()) {
+            return Err(Config(
+                "--pairs cannot be combined with --queries/--qrels".into(),
+            ));
+        }
+        if self.out.is_none() {
+            return Err(Config("--out is required".into()));
+        }
+        if self.num_negatives == 0 {
+            return Err(Config("--num-negatives must be at least 1".into()));
+        }
+        if let Some(max) = self.range_max {
+            if self.range_min >= max {
+                return Err(Config(format!(
+                    "--range-min {} must be smaller than --range-max {max}",
+                    self.range_min
+                )));
+            }
+            if self.num_negatives > max - self.range_min {
+                return Err(Config(format!(
+                    "cannot mine {} negatives: only {} candidates remain between --range-min {} and --range-max {max}",
+                    self.num_negatives,
+                    max - self.range_min,
+                    self.range_min
+                )));
+            }
+        }
+        if self.keep_short && self.drop_short {
+            return Err(Config(
+                "--keep-short and --drop-short contradict each other".into(),
+            ));
+        }
+        if self.batch_size == 0 || self.max_batch_tokens == 0 {
+            return Err(Config(
+                "--batch-size and --max-batch-tokens must be positive".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Threads to use: `--threads`, else every core.
+    pub fn thread_count(&self) -> usize {
+        self.threads
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+            .max(1)
+    }
+
+    /// Whether any filter that removes candidates near the positive is on (sentence-transformers
+    /// then derives a 10× deeper default range).
+    pub fn has_score_filters(&self) -> bool {
+        self.absolute_margin.is_some() || self.relative_margin.is_some() || self.max_score.is_some()
+    }
+}
