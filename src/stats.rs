@@ -57,7 +57,8 @@ impl ScoreStats {
 
 /// Renders side-by-side statistics as an aligned text table.
 pub fn table(columns: &[(&str, &ScoreStats)]) -> String {
-    let rows: [(&str, fn(&ScoreStats) -> Option<f64>); 8] = [
+    type Getter = fn(&ScoreStats) -> Option<f64>;
+    let rows: [(&str, Getter); 8] = [
         ("mean", |s| s.mean),
         ("median", |s| s.median),
         ("std", |s| s.std),

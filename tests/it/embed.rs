@@ -1,0 +1,74 @@
+//! The embedding stage on the real model against sentence-transformers' own embeddings.
+
+use super::util::*;
+
+fn reference() -> Vec<(String, String, Vec<f32>)> {
+    std::fs::read_to_string(fixture("embeddings/reference.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            let emb = v["embedding"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_f64().unwrap() as f32)
+                .collect();
+            (
+                v["_id"].as_str().unwrap().to_string(),
+                v["text"].as_str().unwrap().to_string(),
+                emb,
+            )
+        })
+        .collect()
+}
+
+fn embed(extra: &[&str]) -> std::collections::HashMap<String, Vec<f32>> {
+    let dir = tmp();
+    let out = dir.path().join("emb.parquet");
+    let input = fixture("embeddings/reference.jsonl");
+    let mut args = vec![
+        "embed",
+        "--no-progress",
+        "--input",
+        input.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    args.extend(extra);
+    ok(&args);
+    embeddings(&out)
+}
+
+#[test]
+fn fp32_embeddings_match_sentence_transformers() {
+    let got = embed(&[]);
+    let reference = reference();
+    assert_eq!(got.len(), reference.len());
+    for (id, text, want) in &reference {
+        let c = cosine(&got[id], want);
+        assert!(
+            c >= 0.9999,
+            "{id} ({:?}…): cosine {c}",
+            text.chars().take(30).collect::<String>()
+        );
+    }
+}
+
+#[test]
+fn embeddings_do_not_depend_on_batching() {
+    let one = embed(&["--batch-size", "1"]);
+    let big = embed(&["--batch-size", "64", "--max-batch-tokens", "100000"]);
+    for (id, v) in &one {
+        assert!(cosine(v, &big[id]) > 0.99999, "{id}");
+    }
+}
+
+#[test]
+fn int8_embeddings_stay_close_to_fp32() {
+    let got = embed(&["--precision", "int8"]);
+    for (id, _, want) in reference() {
+        let c = cosine(&got[&id], &want);
+        assert!(c >= 0.97, "{id}: int8 cosine {c}");
+    }
+}

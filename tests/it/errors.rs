@@ -1,0 +1,144 @@
+//! Bad input and bad set-up give one clear message naming the path (and line), exit code 2, no
+//! panic and no output file.
+
+use std::path::Path;
+
+use super::util::*;
+
+fn fails_cleanly(args: &[&str], out: &Path, expect: &[&str]) {
+    let result = hardneg(args);
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert_eq!(result.status.code(), Some(2), "{args:?}: {stderr}");
+    assert!(!stderr.contains("panicked"), "panic: {stderr}");
+    for e in expect {
+        assert!(
+            stderr.contains(e),
+            "{args:?}: stderr lacks {e:?}:\n{stderr}"
+        );
+    }
+    assert!(!out.exists(), "{} exists after a failed run", out.display());
+    let leftovers: Vec<_> = std::fs::read_dir(out.parent().unwrap())
+        .unwrap()
+        .flatten()
+        .collect();
+    assert!(
+        leftovers
+            .iter()
+            .all(|e| !e.file_name().to_string_lossy().contains("tmp")),
+        "temporary files left"
+    );
+}
+
+#[test]
+fn malformed_jsonl_line_names_file_and_line() {
+    let dir = tmp();
+    let corpus = dir.path().join("corpus.jsonl");
+    std::fs::write(
+        &corpus,
+        "{\"_id\": \"1\", \"text\": \"ok\"}\n{\"_id\": \"2\", \"text\": oops}\n",
+    )
+    .unwrap();
+    let out = dir.path().join("e.parquet");
+    fails_cleanly(
+        &[
+            "embed",
+            "--input",
+            corpus.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        &out,
+        &["corpus.jsonl:2", "malformed JSON"],
+    );
+}
+
+#[test]
+fn missing_model_folder_says_what_to_do() {
+    let dir = tmp();
+    let out = dir.path().join("e.parquet");
+    let input = fixture("embeddings/reference.jsonl");
+    fails_cleanly(
+        &[
+            "embed",
+            "--input",
+            input.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--model",
+            "/nonexistent/model",
+        ],
+        &out,
+        &["/nonexistent/model", "make setup"],
+    );
+}
+
+#[test]
+fn missing_onnx_runtime_library_says_what_to_do() {
+    let dir = tmp();
+    let out = dir.path().join("e.parquet");
+    let input = fixture("embeddings/reference.jsonl");
+    let result = std::process::Command::new(env!("CARGO_BIN_EXE_hardneg"))
+        .args([
+            "embed",
+            "--input",
+            input.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .current_dir(root())
+        .env("ORT_DYLIB_PATH", "/nonexistent/libonnxruntime.so.1.31.1")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert_eq!(result.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("/nonexistent/libonnxruntime.so.1.31.1") && stderr.contains("make setup"),
+        "{stderr}"
+    );
+    assert!(!out.exists());
+}
+
+#[test]
+fn qrels_with_unknown_corpus_id_names_the_line() {
+    let dir = tmp();
+    let qrels = dir.path().join("qrels.tsv");
+    std::fs::write(&qrels, "query-id\tcorpus-id\tscore\n1\t1\t1\n2\t99999\t1\n").unwrap();
+    let out = dir.path().join("m.parquet");
+    let corpus = fixture("sample/corpus.jsonl");
+    let queries = fixture("sample/queries.jsonl");
+    let args = [
+        "mine",
+        "--corpus",
+        corpus.to_str().unwrap(),
+        "--queries",
+        queries.to_str().unwrap(),
+        "--qrels",
+        qrels.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    fails_cleanly(&args, &out, &["qrels.tsv:3", "99999"]);
+}
+
+#[test]
+fn cuda_on_a_cpu_build_is_one_clear_sentence() {
+    let dir = tmp();
+    let out = dir.path().join("e.parquet");
+    let input = fixture("embeddings/reference.jsonl");
+    let result = hardneg(&[
+        "embed",
+        "--input",
+        input.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--device",
+        "cuda",
+    ]);
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert_eq!(result.status.code(), Some(2), "{stderr}");
+    if cfg!(feature = "cuda") {
+        assert!(stderr.contains("CUDA"), "{stderr}");
+    } else {
+        assert!(stderr.contains("--features cuda"), "{stderr}");
+    }
+}

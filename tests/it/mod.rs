@@ -1,0 +1,4 @@
+mod embed;
+mod errors;
+mod mine;
+mod util;

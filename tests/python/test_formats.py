@@ -1,0 +1,92 @@
+"""Every output format read the way trainers read it: pyarrow, Hugging Face `datasets`
+(`load_dataset("parquet" | "json", ...)`), with the column names and types that
+sentence-transformers, FlagEmbedding and Tevatron expect. Drives the release binary on the
+repository's sample collection."""
+import json
+import subprocess
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+from datasets import load_dataset
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = ROOT / "target" / "release" / "hardneg"
+SAMPLE = ROOT / "tests" / "fixtures" / "sample"
+
+
+def mine(tmp_path, fmt, *extra):
+    suffix = "jsonl" if fmt in ("flag-embedding", "tevatron") else "parquet"
+    out = tmp_path / f"{fmt}.{suffix}"
+    subprocess.run(
+        [str(BIN), "mine", "--no-progress", "--corpus", str(SAMPLE / "corpus.jsonl"), "--queries", str(SAMPLE / "queries.jsonl"),
+         "--qrels", str(SAMPLE / "qrels.tsv"), "--out", str(out), "--format", fmt, "--num-negatives", "3", *extra],
+        check=True, cwd=ROOT, capture_output=True)
+    return out
+
+
+def hf(path, kind="parquet"):
+    return load_dataset(kind, data_files=str(path), split="train", cache_dir=str(path.parent / "hf-cache"))
+
+
+def qrels():
+    out = {}
+    for line in (SAMPLE / "qrels.tsv").read_text().splitlines()[1:]:
+        q, d, _ = line.split("\t")
+        out.setdefault(q, set()).add(d)
+    return out
+
+
+def test_triplet_columns_for_sentence_transformers(tmp_path):
+    ds = hf(mine(tmp_path, "triplet"))
+    assert ds.column_names[:3] == ["anchor", "positive", "negative"]
+    assert all(ds.features[c].dtype == "string" for c in ("anchor", "positive", "negative"))
+    assert ds.features["negative_score"].dtype == "float32"
+    rel = qrels()
+    assert all(n not in rel[q] for q, n in zip(ds["query_id"], ds["negative_id"]))
+
+
+def test_n_tuple_scores_for_margin_mse(tmp_path):
+    path = mine(tmp_path, "n-tuple-scores")
+    table = pq.read_table(path)
+    assert table.column_names[:6] == ["anchor", "positive", "negative_1", "negative_2", "negative_3", "scores"]
+    ds = hf(path)
+    row = ds[0]
+    assert len(row["scores"]) == 4 and row["scores"][0] == pytest.approx(row["positive_score"])
+    assert row["scores"][1:] == pytest.approx(row["negative_scores"])
+    assert row["negative_ranks"] == sorted(row["negative_ranks"])
+
+
+def test_no_provenance_leaves_only_trainer_columns(tmp_path):
+    ds = hf(mine(tmp_path, "n-tuple", "--no-provenance"))
+    assert ds.column_names == ["anchor", "positive", "negative_1", "negative_2", "negative_3"]
+
+
+def test_labeled_formats(tmp_path):
+    pair = hf(mine(tmp_path, "labeled-pair"))
+    assert pair.column_names[:3] == ["anchor", "text", "label"]
+    assert pair.features["label"].dtype == "int64"
+    assert pair["label"][:4] == [1, 0, 0, 0]
+    lst = hf(mine(tmp_path, "labeled-list"))
+    assert lst.column_names[:3] == ["anchor", "texts", "labels"]
+    assert lst[0]["labels"] == [1, 0, 0, 0] and len(lst[0]["texts"]) == 4
+
+
+def test_flag_embedding_jsonl_and_sidecar(tmp_path):
+    path = mine(tmp_path, "flag-embedding")
+    ds = hf(path, "json")
+    assert set(ds.column_names) == {"query", "pos", "neg", "pos_scores", "neg_scores"}
+    row = ds[0]
+    assert isinstance(row["pos"], list) and isinstance(row["pos"][0], str)  # not split into characters
+    assert len(row["neg"]) == 3 and len(row["neg_scores"]) == 3
+    side = pq.read_table(str(path) + ".provenance.parquet")
+    assert side.num_rows == len(ds)
+    assert side.column("negative_scores")[0].as_py() == pytest.approx(row["neg_scores"])
+
+
+def test_tevatron_jsonl(tmp_path):
+    path = mine(tmp_path, "tevatron")
+    first = json.loads(path.read_text().splitlines()[0])
+    assert set(first) == {"query_id", "query", "positive_passages", "negative_passages"}
+    assert set(first["negative_passages"][0]) == {"docid", "title", "text"}
+    assert len(first["negative_passages"]) == 3
