@@ -41,6 +41,24 @@ pub enum Command {
         /// The pipeline file.
         pipeline: PathBuf,
     },
+    /// Measure false negatives and hardness of a training set against (fuller) qrels.
+    Eval {
+        /// The training set (Parquet with provenance, or a JSONL output with its sidecar).
+        #[arg(long, required_unless_present = "hold_out")]
+        train: Option<PathBuf>,
+        /// Qrels judging relevance (score > 0 is relevant).
+        #[arg(long)]
+        qrels: PathBuf,
+        /// Print one JSON object instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// Instead: write qrels with one positive per query (highest grade, ties by id) to --out.
+        #[arg(long, requires = "out", conflicts_with = "train")]
+        hold_out: bool,
+        /// Where --hold-out writes the labelled qrels.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Embed texts into a Parquet file of (id, embedding).
     Embed(EmbedArgs),
     /// Show a training set's schema, row count, negatives per row and score statistics.

@@ -68,6 +68,37 @@ fn run(command: Command) -> anyhow::Result<()> {
             hardneg::pipeline_file::load(&pipeline, &[])?;
             emit(&format!("{}: valid", pipeline.display()))
         }
+        Command::Eval {
+            train,
+            qrels,
+            json,
+            hold_out,
+            out,
+        } => {
+            if hold_out {
+                let out = out.expect("clap requires --out");
+                let full = hardneg::input::read_qrels(
+                    &qrels,
+                    &mut hardneg::input::BadRecordPolicy::strict(),
+                )?;
+                hardneg::output::write_atomic(
+                    &out,
+                    hardneg::commands::eval::hold_out(&full).as_bytes(),
+                )?;
+                return emit(&format!(
+                    "wrote {} ({} queries, one positive each)",
+                    out.display(),
+                    full.positives.len()
+                ));
+            }
+            let report =
+                hardneg::commands::eval::run(&train.expect("clap requires --train"), &qrels)?;
+            if json {
+                emit(&serde_json::to_string_pretty(&report)?)
+            } else {
+                emit(&hardneg::commands::eval::render(&report))
+            }
+        }
         Command::Embed(args) => emit(&hardneg::commands::embed::run(&args)?),
         Command::Inspect { path } => emit(&hardneg::commands::inspect::run(&path)?),
         Command::Schema {

@@ -85,7 +85,7 @@ pub struct MineSettings {
     #[arg(long, default_value_t = 32)]
     pub batch_size: usize,
     /// Most padded tokens per model batch.
-    #[arg(long, default_value_t = 8192)]
+    #[arg(long, default_value_t = 2048)]
     pub max_batch_tokens: usize,
     /// Truncation length of corpus texts (default: the model's, 256 for all-MiniLM-L6-v2).
     #[arg(long)]

@@ -1,4 +1,5 @@
-//! Subcommands other than `mine`: `embed`, `inspect`, `schema`.
+//! Subcommands other than `mine`: `embed`, `eval`, `inspect`.
 
 pub mod embed;
+pub mod eval;
 pub mod inspect;

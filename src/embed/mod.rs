@@ -42,7 +42,7 @@ impl Default for EmbedSettings {
         EmbedSettings {
             limits: BatchLimits {
                 max_rows: 32,
-                max_tokens: 8192,
+                max_tokens: 2048,
             },
             window: 4096,
             queue: 2,

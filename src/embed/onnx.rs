@@ -172,7 +172,6 @@ fn register_cuda(
     builder: ort::session::builder::SessionBuilder,
     id: i32,
 ) -> Result<ort::session::builder::SessionBuilder> {
-    use ort::ep::ExecutionProvider;
     let ep = ort::ep::CUDA::default().with_device_id(id);
     builder
         .with_execution_providers([ep.build().error_on_failure()])

@@ -1,0 +1,110 @@
+#!/usr/bin/env python3
+"""`make bench`: measures hardneg beside the anchor tools in one session and rewrites the tables
+between the bench markers in BENCHMARKS.md.
+
+Data: BENCH_DATA (a BEIR folder), else ../shared/data/cisi when present, else the repo's sample.
+Anchors (sentence-transformers, ONNX Runtime's Python API): BENCH_ANCHORS (the scripts folder,
+default ../shared/anchors) run with ANCHOR_VENV's python; rows are skipped when either is missing.
+Threads: BENCH_THREADS (default 2). Every figure comes from a whole process run here, now.
+"""
+import json, os, re, subprocess, sys, time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = ROOT / "target" / "release" / "hardneg"
+MODEL = ROOT / "models" / "all-MiniLM-L6-v2"
+THREADS = os.environ.get("BENCH_THREADS", "2")
+OUT = ROOT / "bench-out"
+
+
+def data_dir():
+    for cand in (os.environ.get("BENCH_DATA"), ROOT.parent / "shared" / "data" / "cisi"):
+        if cand and Path(cand, "corpus.jsonl").exists():
+            return Path(cand)
+    return ROOT / "tests" / "fixtures" / "sample"
+
+
+def anchors():
+    scripts = Path(os.environ.get("BENCH_ANCHORS", ROOT.parent / "shared" / "anchors"))
+    py = Path(os.environ.get("ANCHOR_VENV", ROOT.parent / "anchor-venv")) / "bin" / "python"
+    return (scripts, py) if scripts.is_dir() and py.exists() else (None, None)
+
+
+def timed(cmd, cwd=ROOT, env=None):
+    """Runs cmd under /usr/bin/time -v; returns (stdout+stderr, wall seconds, peak RSS MiB)."""
+    e = dict(os.environ, ANCHOR_THREADS=THREADS, **(env or {}))
+    t = time.perf_counter()
+    p = subprocess.run(["/usr/bin/time", "-v", *map(str, cmd)], cwd=cwd, env=e, capture_output=True, text=True)
+    wall = time.perf_counter() - t
+    if p.returncode != 0:
+        sys.exit(f"failed: {' '.join(map(str, cmd))}\n{p.stderr[-3000:]}")
+    rss = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", p.stderr).group(1)) / 1024
+    return p.stdout + p.stderr, wall, rss
+
+
+def rate(text, pattern):
+    m = re.search(pattern, text)
+    return float(m.group(1)) if m else float("nan")
+
+
+def embed_rows(data, scripts, py):
+    rows = []
+    for precision in ("fp32", "int8"):
+        out, wall, rss = timed([BIN, "embed", "--no-progress", "--threads", THREADS, "--precision", precision,
+                                "--input", data / "corpus.jsonl", "--out", OUT / f"emb-{precision}.parquet"])
+        rows.append((f"hardneg embed --precision {precision}", rate(out, r"([\d.]+) texts/s"), rate(out, r"([\d.]+) tokens/s"), rss,
+                     f"hardneg embed --threads {THREADS} --precision {precision} --input corpus.jsonl"))
+    if scripts:
+        for graph in ("model.fused.onnx", "model.onnx"):
+            out, _, rss = timed([py, "ort_encode.py", MODEL / graph, MODEL / "tokenizer.json", data], cwd=scripts)
+            rows.append((f"onnxruntime python ({graph})", rate(out, r"= ([\d.]+) docs/s"), None, rss, f"ort_encode.py {graph} (batch 32, sorted)"))
+        out, _, rss = timed([py, "st_encode.py", data], cwd=scripts)
+        rows.append(("sentence-transformers encode", rate(out, r"= ([\d.]+) docs/s"), None, rss, "st_encode.py (batch 32)"))
+    return rows
+
+
+def mine_rows(data, scripts, py):
+    qrels = "qrels_labeled.tsv" if (data / "qrels_labeled.tsv").exists() else "qrels.tsv"
+    rows = []
+    out, wall, rss = timed([BIN, "mine", "--no-progress", "--threads", THREADS, "--corpus", data / "corpus.jsonl",
+                            "--queries", data / "queries.jsonl", "--qrels", data / qrels, "--format", "n-tuple-scores",
+                            "--num-negatives", "5", "--out", OUT / "hardneg-top5.parquet"])
+    rows.append(("hardneg mine (top 5)", wall, rss, f"hardneg mine --qrels {qrels} --num-negatives 5 --threads {THREADS}"))
+    if scripts:
+        out, wall, rss = timed([py, "st_mine.py", data, qrels, OUT / "st-top5.parquet"], cwd=scripts)
+        rows.append(("sentence-transformers mine_hard_negatives (top 5)", wall, rss, f"st_mine.py {qrels}"))
+    return rows
+
+
+def main():
+    OUT.mkdir(exist_ok=True)
+    data = data_dir()
+    scripts, py = anchors()
+    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "unknown CPU")
+    lines = [f"Run by `make bench` on {time.strftime('%Y-%m-%d')}: {cpu}, {os.cpu_count()} cores, {THREADS} threads, "
+             f"data `{data.name}` ({sum(1 for _ in open(data / 'corpus.jsonl'))} passages). "
+             + ("Anchors run in the same session." if scripts else "Anchor venv not found: anchor rows skipped."), ""]
+    emb = embed_rows(data, scripts, py)
+    base = next((r[1] for r in emb if r[0].startswith("sentence-transformers")), None)
+    ort = next((r[1] for r in emb if "fused" in r[0]), None)
+    lines += ["| embedding | docs/s | tokens/s | peak RSS MiB | × sentence-transformers | × onnxruntime python (same graph) | command |",
+              "|---|---|---|---|---|---|---|"]
+    for name, dps, tps, rss, cmd in emb:
+        lines.append(f"| {name} | {dps:.1f} | {'' if tps is None else f'{tps:.0f}'} | {rss:.0f} | "
+                     f"{'' if not base else f'{dps / base:.2f}'} | {'' if not ort else f'{dps / ort:.2f}'} | `{cmd}` |")
+    mine = mine_rows(data, scripts, py)
+    lines += ["", "| mining end to end | wall s | peak RSS MiB | command |", "|---|---|---|---|"]
+    for name, wall, rss, cmd in mine:
+        lines.append(f"| {name} | {wall:.1f} | {rss:.0f} | `{cmd}` |")
+    if len(mine) == 2:
+        lines.append(f"\nhardneg / sentence-transformers: time {mine[0][1] / mine[1][1]:.2f}×, peak memory {mine[0][2] / mine[1][2]:.2f}×.")
+    table = "\n".join(lines)
+    path = ROOT / "BENCHMARKS.md"
+    text = path.read_text() if path.exists() else "# Benchmarks\n\n<!-- bench:start -->\n<!-- bench:end -->\n"
+    text = re.sub(r"<!-- bench:start -->.*<!-- bench:end -->", lambda _: f"<!-- bench:start -->\n{table}\n<!-- bench:end -->", text, flags=re.S)
+    path.write_text(text)
+    print(table)
+
+
+if __name__ == "__main__":
+    main()
