@@ -12,15 +12,18 @@
 //!   Runtime implementation (tokenize ‖ embed on threads joined by a bounded channel).
 //! - [`index`]: the [`index::NeighborIndex`] seam: usearch HNSW and an exact brute-force index.
 //! - [`mine`]: positive-aware selection with `mine_hard_negatives` semantics, seeded per query.
+//! - [`filter`]: false-negative filters (margin, lexical BM25 second opinion, near-duplicates).
 //! - [`output`]: the trainer formats as Arrow/Parquet (or JSONL), written atomically.
 //! - [`manifest`], [`stats`]: the run record and the summary table.
 //!
 //! Environment: `ORT_DYLIB_PATH` (the ONNX Runtime library), `HARDNEG_MODEL` (default model folder).
 
+pub mod cache;
 pub mod cli;
 pub mod commands;
 pub mod embed;
 pub mod error;
+pub mod filter;
 pub mod index;
 pub mod input;
 pub mod manifest;

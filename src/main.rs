@@ -18,10 +18,7 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .with_target(false)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| default.into()),
-        )
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| default.into()))
         .init();
     match run(cli.command) {
         Ok(()) => ExitCode::SUCCESS,
@@ -77,22 +74,15 @@ fn run(command: Command) -> anyhow::Result<()> {
         } => {
             if hold_out {
                 let out = out.expect("clap requires --out");
-                let full = hardneg::input::read_qrels(
-                    &qrels,
-                    &mut hardneg::input::BadRecordPolicy::strict(),
-                )?;
-                hardneg::output::write_atomic(
-                    &out,
-                    hardneg::commands::eval::hold_out(&full).as_bytes(),
-                )?;
+                let full = hardneg::input::read_qrels(&qrels, &mut hardneg::input::BadRecordPolicy::strict())?;
+                hardneg::output::write_atomic(&out, hardneg::commands::eval::hold_out(&full).as_bytes())?;
                 return emit(&format!(
                     "wrote {} ({} queries, one positive each)",
                     out.display(),
                     full.positives.len()
                 ));
             }
-            let report =
-                hardneg::commands::eval::run(&train.expect("clap requires --train"), &qrels)?;
+            let report = hardneg::commands::eval::run(&train.expect("clap requires --train"), &qrels)?;
             if json {
                 emit(&serde_json::to_string_pretty(&report)?)
             } else {
@@ -107,9 +97,9 @@ fn run(command: Command) -> anyhow::Result<()> {
             no_provenance,
         } => {
             let schema = hardneg::output::formats::schema(format, num_negatives, !no_provenance);
-            emit(&serde_json::to_string_pretty(
-                &hardneg::output::formats::schema_json(&schema),
-            )?)
+            emit(&serde_json::to_string_pretty(&hardneg::output::formats::schema_json(
+                &schema,
+            ))?)
         }
     }
 }

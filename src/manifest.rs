@@ -72,6 +72,10 @@ pub struct Counts {
     pub bad_records_skipped: BTreeMap<String, usize>,
     /// Deepest search any query needed.
     pub max_search_depth: usize,
+    /// Negatives that are another row's positive.
+    pub cross_row_collisions: usize,
+    /// Corpus passages whose embeddings came from `--cache`.
+    pub cached_passages: usize,
 }
 
 /// Score statistics of the written rows.
@@ -140,6 +144,12 @@ impl Manifest {
                 } else {
                     " (kept, flagged by num_negatives)"
                 }
+            ));
+        }
+        if c.cross_row_collisions > 0 {
+            out.push_str(&format!(
+                "\n{} negatives are another row's positive (in-batch collisions; --max-negative-reuse and ids in the output help)",
+                c.cross_row_collisions
             ));
         }
         out.push_str(&format!(

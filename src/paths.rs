@@ -16,10 +16,7 @@ fn roots() -> Vec<PathBuf> {
 
 /// The first `root/relative` that exists.
 pub fn search_upwards(relative: &str) -> Option<PathBuf> {
-    roots()
-        .into_iter()
-        .map(|r| r.join(relative))
-        .find(|p| p.exists())
+    roots().into_iter().map(|r| r.join(relative)).find(|p| p.exists())
 }
 
 /// The first file matching `root/<venv>/lib/python3*/site-packages/<tail>` with a name starting

@@ -36,9 +36,9 @@ pub fn load(path: &Path, overrides: &[String]) -> Result<MineSettings> {
             .unwrap_or_else(|| toml::Value::String(value.to_string()));
         table.insert(key, parsed);
     }
-    let settings: MineSettings = table.try_into().map_err(|e: toml::de::Error| {
-        Error::input(path, format!("invalid pipeline: {}", e.message()))
-    })?;
+    let settings: MineSettings = table
+        .try_into()
+        .map_err(|e: toml::de::Error| Error::input(path, format!("invalid pipeline: {}", e.message())))?;
     settings.validate()?;
     Ok(settings)
 }
@@ -55,14 +55,9 @@ mod tests {
 
     #[test]
     fn reads_keys_and_applies_overrides() {
-        let f = write(
-            "version = 1\npairs = \"p.jsonl\"\nout = \"o.parquet\"\nnum_negatives = 3\nformat = \"n-tuple\"\n",
-        );
-        let s = load(
-            f.path(),
-            &["num-negatives=7".into(), "relative_margin=0.05".into()],
-        )
-        .unwrap();
+        let f =
+            write("version = 1\npairs = \"p.jsonl\"\nout = \"o.parquet\"\nnum_negatives = 3\nformat = \"n-tuple\"\n");
+        let s = load(f.path(), &["num-negatives=7".into(), "relative_margin=0.05".into()]).unwrap();
         assert_eq!(s.num_negatives, 7);
         assert_eq!(s.relative_margin, Some(0.05));
         assert_eq!(s.format, crate::output::Format::NTuple);
@@ -72,18 +67,8 @@ mod tests {
     #[test]
     fn unknown_keys_and_missing_version_fail() {
         let f = write("version = 1\npairs = \"p\"\nout = \"o\"\nnum_negativs = 3\n");
-        assert!(
-            load(f.path(), &[])
-                .unwrap_err()
-                .to_string()
-                .contains("num_negativs")
-        );
+        assert!(load(f.path(), &[]).unwrap_err().to_string().contains("num_negativs"));
         let f = write("pairs = \"p\"\n");
-        assert!(
-            load(f.path(), &[])
-                .unwrap_err()
-                .to_string()
-                .contains("version")
-        );
+        assert!(load(f.path(), &[]).unwrap_err().to_string().contains("version"));
     }
 }

@@ -18,3 +18,20 @@ pub fn bar(len: u64, label: &str, quiet: bool) -> ProgressBar {
     bar.set_message(label.to_string());
     bar
 }
+
+/// Test hook: `HARDNEG_HOLD=<stage>:<ms>` sleeps at that stage (after each embedded window for
+/// `embed`, before the output is renamed into place for `write`), so a test can kill a real run
+/// mid-stage. Unset in normal use.
+pub fn test_hold(stage: &str) {
+    let Ok(spec) = std::env::var("HARDNEG_HOLD") else {
+        return;
+    };
+    if let Some(ms) = spec
+        .split(',')
+        .filter_map(|s| s.split_once(':'))
+        .find(|(s, _)| *s == stage)
+        .and_then(|(_, ms)| ms.parse().ok())
+    {
+        std::thread::sleep(std::time::Duration::from_millis(ms));
+    }
+}

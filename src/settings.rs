@@ -128,6 +128,19 @@ pub struct MineSettings {
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
 
+    /// False-negative filters: auto (default), off (sentence-transformers parity), or a list of
+    /// margin[=M], lexical[=A], duplicate[=T].
+    #[arg(long, default_value = "auto")]
+    pub fn_filter: String,
+    /// Use one passage as a negative at most this many times over the whole output.
+    #[arg(long)]
+    pub max_negative_reuse: Option<usize>,
+
+    /// Cache corpus embeddings here (keyed by model, precision, max length, prompt and text):
+    /// reruns embed only what is missing.
+    #[arg(long)]
+    pub cache: Option<PathBuf>,
+
     /// Vector storage of the HNSW index.
     #[arg(long, value_enum, default_value = "f32")]
     pub index_dtype: IndexDtype,
@@ -173,9 +186,7 @@ impl MineSettings {
             ));
         }
         if self.pairs.is_some() && (self.queries.is_some() || self.qrels.is_some()) {
-            return Err(Config(
-                "--pairs cannot be combined with --queries/--qrels".into(),
-            ));
+            return Err(Config("--pairs cannot be combined with --queries/--qrels".into()));
         }
         if self.out.is_none() {
             return Err(Config("--out is required".into()));
@@ -200,14 +211,14 @@ impl MineSettings {
             }
         }
         if self.keep_short && self.drop_short {
-            return Err(Config(
-                "--keep-short and --drop-short contradict each other".into(),
-            ));
+            return Err(Config("--keep-short and --drop-short contradict each other".into()));
+        }
+        crate::filter::FnFilter::parse(&self.fn_filter)?;
+        if self.max_negative_reuse == Some(0) {
+            return Err(Config("--max-negative-reuse must be at least 1".into()));
         }
         if self.batch_size == 0 || self.max_batch_tokens == 0 {
-            return Err(Config(
-                "--batch-size and --max-batch-tokens must be positive".into(),
-            ));
+            return Err(Config("--batch-size and --max-batch-tokens must be positive".into()));
         }
         Ok(())
     }
@@ -222,6 +233,14 @@ impl MineSettings {
     /// Whether any filter that removes candidates near the positive is on (sentence-transformers
     /// then derives a 10× deeper default range).
     pub fn has_score_filters(&self) -> bool {
-        self.absolute_margin.is_some() || self.relative_margin.is_some() || self.max_score.is_some()
+        self.absolute_margin.is_some()
+            || self.relative_margin.is_some()
+            || self.max_score.is_some()
+            || self.fn_filter() != crate::filter::FnFilter::OFF
+    }
+
+    /// The parsed `--fn-filter` (validated before use).
+    pub fn fn_filter(&self) -> crate::filter::FnFilter {
+        crate::filter::FnFilter::parse(&self.fn_filter).unwrap_or(crate::filter::FnFilter::AUTO)
     }
 }

@@ -86,37 +86,24 @@ pub fn run(a: &EmbedArgs) -> Result<String> {
     let item = Arc::new(Field::new("item", DataType::Float32, false));
     let schema = Arc::new(Schema::new(vec![
         Field::new("id", DataType::Utf8, false),
-        Field::new(
-            "embedding",
-            DataType::FixedSizeList(item.clone(), dim as i32),
-            false,
-        ),
+        Field::new("embedding", DataType::FixedSizeList(item.clone(), dim as i32), false),
     ]));
     let pending = PendingFile::new(&a.out)?;
     let perr = |e: &dyn std::fmt::Display| Error::Parquet {
         path: a.out.clone(),
         message: e.to_string(),
     };
-    let mut writer =
-        ArrowWriter::try_new(pending.create()?, schema.clone(), None).map_err(|e| perr(&e))?;
+    let mut writer = ArrowWriter::try_new(pending.create()?, schema.clone(), None).map_err(|e| perr(&e))?;
     let texts: Vec<String> = records.iter().map(|r| r.text.clone()).collect();
     let bar = crate::progress::bar(texts.len() as u64, "embedding", a.no_progress);
     let mut done = 0usize;
     let stats = model.embed(&texts, &a.prompt, false, |vectors| {
         let n = vectors.len() / dim;
-        let ids: StringArray = records[done..done + n]
-            .iter()
-            .map(|r| Some(r.id.as_str()))
-            .collect();
-        let values = FixedSizeListArray::try_new(
-            item.clone(),
-            dim as i32,
-            Arc::new(Float32Array::from(vectors)),
-            None,
-        )
-        .map_err(|e| perr(&e))?;
-        let batch = RecordBatch::try_new(schema.clone(), vec![Arc::new(ids), Arc::new(values)])
+        let ids: StringArray = records[done..done + n].iter().map(|r| Some(r.id.as_str())).collect();
+        let values = FixedSizeListArray::try_new(item.clone(), dim as i32, Arc::new(Float32Array::from(vectors)), None)
             .map_err(|e| perr(&e))?;
+        let batch =
+            RecordBatch::try_new(schema.clone(), vec![Arc::new(ids), Arc::new(values)]).map_err(|e| perr(&e))?;
         writer.write(&batch).map_err(|e| perr(&e))?;
         done += n;
         bar.inc(n as u64);

@@ -86,8 +86,7 @@ fn str_at(col: &ArrayRef, i: usize) -> Option<String> {
 
 fn number_at(col: &ArrayRef, i: usize) -> Option<f64> {
     let v = arrow::compute::cast(&col.slice(i, 1), &DataType::Float64).ok()?;
-    v.is_valid(0)
-        .then(|| v.as_primitive::<Float64Type>().value(0))
+    v.is_valid(0).then(|| v.as_primitive::<Float64Type>().value(0))
 }
 
 /// Reads the provenance of a training set (Parquet, or a JSONL output's sidecar).
@@ -166,10 +165,7 @@ pub fn read_training_set(path: &Path) -> Result<Vec<EvalRow>> {
                     str_at(qid, i).unwrap_or_default(),
                     pid.and_then(|c| str_at(c, i)).unwrap_or_default(),
                 );
-                if rows
-                    .last()
-                    .is_none_or(|r| r.query_id != q || r.positive_id != p)
-                {
+                if rows.last().is_none_or(|r| r.query_id != q || r.positive_id != p) {
                     rows.push(EvalRow {
                         query_id: q,
                         positive_id: p,
@@ -177,17 +173,12 @@ pub fn read_training_set(path: &Path) -> Result<Vec<EvalRow>> {
                     });
                 }
                 let Some(id) = str_at(ids, i) else { continue }; // the positive's own line (labeled-pair)
-                rows.last_mut()
-                    .expect("pushed above")
-                    .negatives
-                    .push(EvalNegative {
-                        id,
-                        score: score.and_then(|c| number_at(c, i)).map(|v| v as f32),
-                        rank: rank.and_then(|c| number_at(c, i)).map(|v| v as i64),
-                        source: source
-                            .and_then(|c| str_at(c, i))
-                            .unwrap_or_else(|| "mined".into()),
-                    });
+                rows.last_mut().expect("pushed above").negatives.push(EvalNegative {
+                    id,
+                    score: score.and_then(|c| number_at(c, i)).map(|v| v as f32),
+                    rank: rank.and_then(|c| number_at(c, i)).map(|v| v as i64),
+                    source: source.and_then(|c| str_at(c, i)).unwrap_or_else(|| "mined".into()),
+                });
             }
         } else {
             return Err(missing("negative_ids"));
@@ -196,11 +187,7 @@ pub fn read_training_set(path: &Path) -> Result<Vec<EvalRow>> {
     Ok(rows)
 }
 
-fn figures<'a>(
-    rows: &[&'a EvalRow],
-    keep: impl Fn(&EvalNegative) -> bool,
-    qrels: &Qrels,
-) -> EvalFigures {
+fn figures<'a>(rows: &[&'a EvalRow], keep: impl Fn(&EvalNegative) -> bool, qrels: &Qrels) -> EvalFigures {
     let mut f = EvalFigures::default();
     let mut scores = Vec::new();
     let mut ranks = Vec::new();
@@ -307,10 +294,7 @@ mod tests {
     fn qrels(pairs: &[(&str, &str, f64)]) -> Qrels {
         let mut q = Qrels::default();
         for (a, b, s) in pairs {
-            q.positives
-                .entry(a.to_string())
-                .or_default()
-                .insert(b.to_string(), *s);
+            q.positives.entry(a.to_string()).or_default().insert(b.to_string(), *s);
         }
         q
     }
@@ -344,11 +328,7 @@ mod tests {
         ];
         let r = evaluate(&rows, &q);
         assert_eq!(
-            (
-                r.overall.negatives,
-                r.overall.false_negatives,
-                r.overall.rows
-            ),
+            (r.overall.negatives, r.overall.false_negatives, r.overall.rows),
             (4, 1, 2)
         );
         assert_eq!(r.overall.fn_rate, 0.25);
@@ -369,9 +349,6 @@ mod tests {
             ("2", "7", 2.0),
             ("10", "3", 1.0),
         ]);
-        assert_eq!(
-            hold_out(&q),
-            "query-id\tcorpus-id\tscore\n1\t9\t1\n2\t7\t2\n10\t3\t1\n"
-        );
+        assert_eq!(hold_out(&q), "query-id\tcorpus-id\tscore\n1\t9\t1\n2\t7\t2\n10\t3\t1\n");
     }
 }

@@ -57,30 +57,18 @@ pub fn run(path: &Path) -> Result<String> {
                 negative.extend(v.iter().flatten().map(f64::from));
             }
         } else if let Some(col) = batch.column_by_name("negative_score") {
-            negative.extend(
-                col.as_primitive::<Float32Type>()
-                    .iter()
-                    .flatten()
-                    .map(f64::from),
-            );
+            negative.extend(col.as_primitive::<Float32Type>().iter().flatten().map(f64::from));
         }
         if let Some(col) = batch
             .column_by_name("positive_score")
             .filter(|c| c.data_type() == &DataType::Float32)
         {
-            positive.extend(
-                col.as_primitive::<Float32Type>()
-                    .iter()
-                    .flatten()
-                    .map(f64::from),
-            );
+            positive.extend(col.as_primitive::<Float32Type>().iter().flatten().map(f64::from));
         }
     }
     if !per_row.is_empty() {
         let mut hist = std::collections::BTreeMap::new();
-        per_row
-            .iter()
-            .for_each(|n| *hist.entry(*n).or_insert(0usize) += 1);
+        per_row.iter().for_each(|n| *hist.entry(*n).or_insert(0usize) += 1);
         out.push_str("negatives per row:");
         for (n, count) in hist {
             out.push_str(&format!(" {n}:{count}"));

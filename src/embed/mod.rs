@@ -104,10 +104,7 @@ where
                     .map(str::to_string)
                     .collect();
                 let window = tokenizer.encode_all(&chunk, prompt).map(|encoded| Window {
-                    truncated: encoded
-                        .iter()
-                        .filter(|e| e.len() >= tokenizer.max_length())
-                        .count(),
+                    truncated: encoded.iter().filter(|e| e.len() >= tokenizer.max_length()).count(),
                     batches: make_batches(&encoded, settings.limits),
                     len: chunk.len(),
                 });
@@ -125,8 +122,7 @@ where
                 let vectors = embedder.embed(batch)?;
                 model_time += t.elapsed();
                 for (row, &pos) in batch.positions.iter().enumerate() {
-                    out[pos * dim..(pos + 1) * dim]
-                        .copy_from_slice(&vectors[row * dim..(row + 1) * dim]);
+                    out[pos * dim..(pos + 1) * dim].copy_from_slice(&vectors[row * dim..(row + 1) * dim]);
                 }
                 stats.tokens += batch.real_tokens();
                 stats.padded_tokens += batch.rows * batch.cols;

@@ -16,9 +16,7 @@ pub enum Pooling {
 }
 
 /// Numeric precision of the graph to run.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Precision {
     /// `model.onnx` (or the fused `model.fused.onnx` when present): the reference.
@@ -71,10 +69,7 @@ impl ModelDir {
         })?;
         let tokenizer = dir.join("tokenizer.json");
         if !tokenizer.is_file() {
-            return Err(Error::Model(format!(
-                "{} is missing tokenizer.json",
-                dir.display()
-            )));
+            return Err(Error::Model(format!("{} is missing tokenizer.json", dir.display())));
         }
         let pooling = match read_json(&dir.join("1_Pooling/config.json"))? {
             Some(v) if v["pooling_mode_cls_token"].as_bool() == Some(true) => Pooling::Cls,
@@ -98,8 +93,7 @@ impl ModelDir {
         if let Some(p) = std::env::var_os("HARDNEG_MODEL") {
             return PathBuf::from(p);
         }
-        crate::paths::search_upwards(DEFAULT_MODEL_SUBDIR)
-            .unwrap_or_else(|| PathBuf::from(DEFAULT_MODEL_SUBDIR))
+        crate::paths::search_upwards(DEFAULT_MODEL_SUBDIR).unwrap_or_else(|| PathBuf::from(DEFAULT_MODEL_SUBDIR))
     }
 
     /// SHA-256 of the ONNX graph: identifies the model in manifests and cache keys.

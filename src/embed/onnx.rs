@@ -47,8 +47,7 @@ impl OnnxEmbedder {
     /// Opens a session on `model.onnx` with `threads` intra-op threads on `device`.
     pub fn new(model: &ModelDir, threads: usize, device: Device) -> Result<Self> {
         let env = super::runtime::environment()?;
-        let fail =
-            |e: &dyn std::fmt::Display| Error::Model(format!("{}: {e}", model.onnx.display()));
+        let fail = |e: &dyn std::fmt::Display| Error::Model(format!("{}: {e}", model.onnx.display()));
         let mut builder = Session::builder(env)
             .map_err(|e| fail(&e))?
             .with_intra_threads(threads.max(1))
@@ -77,11 +76,7 @@ impl OnnxEmbedder {
             }
         }
         let has_token_types = input_names.contains(&"token_type_ids");
-        let output_names: Vec<String> = session
-            .outputs()
-            .iter()
-            .map(|o| o.name().to_string())
-            .collect();
+        let output_names: Vec<String> = session.outputs().iter().map(|o| o.name().to_string()).collect();
         let (output, pooled) = if output_names.iter().any(|n| n == "sentence_embedding") {
             ("sentence_embedding".to_string(), true)
         } else if let Some(n) = output_names
@@ -91,10 +86,7 @@ impl OnnxEmbedder {
         {
             (n.clone(), false)
         } else {
-            return Err(Error::Model(format!(
-                "{} has no outputs",
-                model.onnx.display()
-            )));
+            return Err(Error::Model(format!("{} has no outputs", model.onnx.display())));
         };
         let mut embedder = OnnxEmbedder {
             session,
@@ -129,11 +121,9 @@ impl OnnxEmbedder {
         let fail = |e: ort::Error| Error::Model(format!("inference failed: {e}"));
         let token_types = vec![0i64; batch.input_ids.len()];
         let ids = TensorRef::from_array_view((shape, batch.input_ids.as_slice())).map_err(fail)?;
-        let mask =
-            TensorRef::from_array_view((shape, batch.attention_mask.as_slice())).map_err(fail)?;
+        let mask = TensorRef::from_array_view((shape, batch.attention_mask.as_slice())).map_err(fail)?;
         let outputs = if self.has_token_types {
-            let types =
-                TensorRef::from_array_view((shape, token_types.as_slice())).map_err(fail)?;
+            let types = TensorRef::from_array_view((shape, token_types.as_slice())).map_err(fail)?;
             self.session
                 .run(ort::inputs!["input_ids" => ids, "attention_mask" => mask, "token_type_ids" => types])
                 .map_err(fail)?
@@ -142,9 +132,7 @@ impl OnnxEmbedder {
                 .run(ort::inputs!["input_ids" => ids, "attention_mask" => mask])
                 .map_err(fail)?
         };
-        let value = outputs
-            .get(&self.output)
-            .expect("output name read from the session");
+        let value = outputs.get(&self.output).expect("output name read from the session");
         let (out_shape, data) = value.try_extract_tensor::<f32>().map_err(fail)?;
         let mut vectors = if self.pooled {
             data.to_vec()
@@ -179,10 +167,7 @@ fn register_cuda(
 }
 
 #[cfg(not(feature = "cuda"))]
-fn register_cuda(
-    _: ort::session::builder::SessionBuilder,
-    _: i32,
-) -> Result<ort::session::builder::SessionBuilder> {
+fn register_cuda(_: ort::session::builder::SessionBuilder, _: i32) -> Result<ort::session::builder::SessionBuilder> {
     Err(Error::Config(
         "--device cuda needs a build with CUDA support: rebuild with `cargo build --release --features cuda` and run `make setup GPU=1`"
             .into(),
@@ -190,21 +175,12 @@ fn register_cuda(
 }
 
 /// Pools token states `[rows, cols, hidden]` into `[rows, hidden]` by the mask.
-fn pool(
-    states: &[f32],
-    mask: &[i64],
-    rows: usize,
-    cols: usize,
-    hidden: usize,
-    pooling: Pooling,
-) -> Vec<f32> {
+fn pool(states: &[f32], mask: &[i64], rows: usize, cols: usize, hidden: usize, pooling: Pooling) -> Vec<f32> {
     let mut out = vec![0f32; rows * hidden];
     for r in 0..rows {
         let acc = &mut out[r * hidden..(r + 1) * hidden];
         match pooling {
-            Pooling::Cls => {
-                acc.copy_from_slice(&states[r * cols * hidden..r * cols * hidden + hidden])
-            }
+            Pooling::Cls => acc.copy_from_slice(&states[r * cols * hidden..r * cols * hidden + hidden]),
             Pooling::Mean => {
                 let mut count = 0f32;
                 for c in (0..cols).filter(|&c| mask[r * cols + c] == 1) {

@@ -17,12 +17,8 @@ pub struct TextTokenizer {
 impl TextTokenizer {
     /// Loads `tokenizer.json`, overriding its padding and truncation.
     pub fn from_file(path: &Path, max_length: usize) -> Result<Self> {
-        let mut inner = Tokenizer::from_file(path).map_err(|e| {
-            Error::Model(format!(
-                "{}: cannot load the tokenizer: {e}",
-                path.display()
-            ))
-        })?;
+        let mut inner = Tokenizer::from_file(path)
+            .map_err(|e| Error::Model(format!("{}: cannot load the tokenizer: {e}", path.display())))?;
         inner
             .with_truncation(Some(TruncationParams {
                 max_length,
@@ -116,12 +112,7 @@ pub fn make_batches(encoded: &[Vec<u32>], limits: BatchLimits) -> Vec<TokenBatch
 }
 
 fn pad(encoded: &[Vec<u32>], rows: &[usize]) -> TokenBatch {
-    let cols = rows
-        .iter()
-        .map(|&i| encoded[i].len())
-        .max()
-        .unwrap_or(0)
-        .max(1);
+    let cols = rows.iter().map(|&i| encoded[i].len()).max().unwrap_or(0).max(1);
     let mut input_ids = vec![0i64; rows.len() * cols];
     let mut attention_mask = vec![0i64; rows.len() * cols];
     for (r, &i) in rows.iter().enumerate() {

@@ -33,9 +33,7 @@ pub fn for_each_object(
     let mut any = false;
     loop {
         buf.clear();
-        let n = reader
-            .read_until(b'\n', &mut buf)
-            .map_err(|e| Error::io(path, e))?;
+        let n = reader.read_until(b'\n', &mut buf).map_err(|e| Error::io(path, e))?;
         if n == 0 {
             break;
         }
@@ -44,11 +42,7 @@ pub fn for_each_object(
             Ok(t) => t.trim(),
             Err(e) => {
                 policy.handle(
-                    Error::record(
-                        path,
-                        line,
-                        format!("invalid UTF-8 at byte {}", e.valid_up_to()),
-                    ),
+                    Error::record(path, line, format!("invalid UTF-8 at byte {}", e.valid_up_to())),
                     "invalid UTF-8",
                 )?;
                 continue;
@@ -61,11 +55,7 @@ pub fn for_each_object(
         match serde_json::from_str::<Value>(text.trim_start_matches('\u{feff}')) {
             Ok(Value::Object(obj)) => f(line, obj, policy)?,
             Ok(other) => policy.handle(
-                Error::record(
-                    path,
-                    line,
-                    format!("expected a JSON object, found {}", kind(&other)),
-                ),
+                Error::record(path, line, format!("expected a JSON object, found {}", kind(&other))),
                 "malformed JSON",
             )?,
             Err(e) => policy.handle(
@@ -104,11 +94,7 @@ pub fn string_field(
         Some(Value::String(s)) => Ok(Some(s.clone())),
         Some(Value::Number(n)) => Ok(Some(n.to_string())),
         Some(Value::Null) | None if optional => Ok(None),
-        None => Err(Error::record(
-            path,
-            line,
-            format!("missing field `{field}`"),
-        )),
+        None => Err(Error::record(path, line, format!("missing field `{field}`"))),
         Some(other) => Err(Error::record(
             path,
             line,
@@ -126,11 +112,7 @@ pub fn text_record(
 ) -> Result<Option<TextRecord>> {
     let id = string_field(path, line, obj, &fields.id, false)?.unwrap_or_default();
     if id.is_empty() {
-        return Err(Error::record(
-            path,
-            line,
-            format!("field `{}` is empty", fields.id),
-        ));
+        return Err(Error::record(path, line, format!("field `{}` is empty", fields.id)));
     }
     let text = string_field(path, line, obj, &fields.text, false)?.unwrap_or_default();
     let title = match &fields.title {

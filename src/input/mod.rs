@@ -124,16 +124,9 @@ pub fn file_kind(path: &Path) -> Result<FileKind> {
 
 /// Reads (id, text) records from a JSONL or Parquet file. Duplicate ids with the same text are
 /// merged; duplicate ids with different texts are an error (or a counted skip).
-pub fn read_texts(
-    path: &Path,
-    fields: &TextFields,
-    policy: &mut BadRecordPolicy,
-) -> Result<Vec<TextRecord>> {
+pub fn read_texts(path: &Path, fields: &TextFields, policy: &mut BadRecordPolicy) -> Result<Vec<TextRecord>> {
     let mut rows = Vec::new();
-    let mut push = |line: usize,
-                    rec: Result<Option<TextRecord>>,
-                    policy: &mut BadRecordPolicy|
-     -> Result<()> {
+    let mut push = |line: usize, rec: Result<Option<TextRecord>>, policy: &mut BadRecordPolicy| -> Result<()> {
         match rec {
             Ok(Some(r)) => rows.push((line, r)),
             Ok(None) => {}
@@ -146,11 +139,8 @@ pub fn read_texts(
             push(line, jsonl::text_record(path, line, &obj, fields), policy)
         })?,
         FileKind::Parquet => {
-            let columns = parquet_text::read_string_columns(
-                path,
-                &[&fields.id, &fields.text],
-                fields.title.as_deref(),
-            )?;
+            let columns =
+                parquet_text::read_string_columns(path, &[&fields.id, &fields.text], fields.title.as_deref())?;
             for (row, values) in columns.into_iter().enumerate() {
                 let [id, text, title] = values;
                 let rec = match (id, text) {
@@ -158,16 +148,8 @@ pub fn read_texts(
                         text: join_title(title.as_deref(), &text),
                         id,
                     })),
-                    (None, _) => Err(Error::record(
-                        path,
-                        row + 1,
-                        format!("field `{}` is null", fields.id),
-                    )),
-                    (_, None) => Err(Error::record(
-                        path,
-                        row + 1,
-                        format!("field `{}` is null", fields.text),
-                    )),
+                    (None, _) => Err(Error::record(path, row + 1, format!("field `{}` is null", fields.id))),
+                    (_, None) => Err(Error::record(path, row + 1, format!("field `{}` is null", fields.text))),
                 };
                 push(row + 1, rec, policy)?;
             }
@@ -183,13 +165,8 @@ fn join_title(title: Option<&str>, text: &str) -> String {
     }
 }
 
-fn dedup_ids(
-    path: &Path,
-    rows: Vec<(usize, TextRecord)>,
-    policy: &mut BadRecordPolicy,
-) -> Result<Vec<TextRecord>> {
-    let mut seen: std::collections::HashMap<String, usize> =
-        std::collections::HashMap::with_capacity(rows.len());
+fn dedup_ids(path: &Path, rows: Vec<(usize, TextRecord)>, policy: &mut BadRecordPolicy) -> Result<Vec<TextRecord>> {
+    let mut seen: std::collections::HashMap<String, usize> = std::collections::HashMap::with_capacity(rows.len());
     let mut out: Vec<TextRecord> = Vec::with_capacity(rows.len());
     for (line, rec) in rows {
         match seen.get(&rec.id) {
@@ -199,11 +176,7 @@ fn dedup_ids(
             }
             Some(&i) if out[i].text == rec.text => {}
             Some(_) => policy.handle(
-                Error::record(
-                    path,
-                    line,
-                    format!("duplicate id `{}` with a different text", rec.id),
-                ),
+                Error::record(path, line, format!("duplicate id `{}` with a different text", rec.id)),
                 "duplicate id",
             )?,
         }
@@ -224,9 +197,7 @@ pub fn read_pairs(
     let mut pairs = Vec::new();
     match file_kind(path)? {
         FileKind::Jsonl => jsonl::for_each_object(path, policy, |line, obj, policy| {
-            let get = |f: &str| {
-                jsonl::string_field(path, line, &obj, f, false).map(Option::unwrap_or_default)
-            };
+            let get = |f: &str| jsonl::string_field(path, line, &obj, f, false).map(Option::unwrap_or_default);
             match get(anchor).and_then(|a| Ok((a, get(positive)?))) {
                 Ok(p) => pairs.push(p),
                 Err(e) => policy.handle(e, "malformed pair")?,
@@ -234,10 +205,9 @@ pub fn read_pairs(
             Ok(())
         })?,
         FileKind::Parquet => {
-            for (row, [a, p, _]) in
-                parquet_text::read_string_columns(path, &[anchor, positive], None)?
-                    .into_iter()
-                    .enumerate()
+            for (row, [a, p, _]) in parquet_text::read_string_columns(path, &[anchor, positive], None)?
+                .into_iter()
+                .enumerate()
             {
                 match (a, p) {
                     (Some(a), Some(p)) => pairs.push((a, p)),

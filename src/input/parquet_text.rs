@@ -11,11 +11,7 @@ use crate::error::{Error, Result};
 
 /// Reads `required` columns (and an `optional` one) row by row; each row is
 /// `[required[0], required[1], optional]`, `None` for nulls or a missing optional column.
-pub fn read_string_columns(
-    path: &Path,
-    required: &[&str],
-    optional: Option<&str>,
-) -> Result<Vec<[Option<String>; 3]>> {
+pub fn read_string_columns(path: &Path, required: &[&str], optional: Option<&str>) -> Result<Vec<[Option<String>; 3]>> {
     let perr = |e: &dyn std::fmt::Display| Error::Parquet {
         path: path.into(),
         message: e.to_string(),
@@ -42,10 +38,7 @@ pub fn read_string_columns(
             arrow::compute::cast(col, &DataType::Utf8).map_err(|_| {
                 Error::input(
                     path,
-                    format!(
-                        "column `{name}` must hold strings, found {}",
-                        col.data_type()
-                    ),
+                    format!("column `{name}` must hold strings, found {}", col.data_type()),
                 )
             })
         };
@@ -54,9 +47,7 @@ pub fn read_string_columns(
         let c = optional.map(column).transpose()?;
         let (a, b) = (a.as_string::<i32>(), b.as_string::<i32>());
         let c = c.as_ref().map(|c| c.as_string::<i32>());
-        let get = |arr: &arrow::array::StringArray, i: usize| {
-            (!arr.is_null(i)).then(|| arr.value(i).to_string())
-        };
+        let get = |arr: &arrow::array::StringArray, i: usize| (!arr.is_null(i)).then(|| arr.value(i).to_string());
         for i in 0..batch.num_rows() {
             rows.push([get(a, i), get(b, i), c.and_then(|c| get(c, i))]);
         }

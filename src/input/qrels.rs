@@ -22,9 +22,7 @@ pub struct Qrels {
 impl Qrels {
     /// Whether `doc` is a judged positive of `query`.
     pub fn is_positive(&self, query: &str, doc: &str) -> bool {
-        self.positives
-            .get(query)
-            .is_some_and(|p| p.contains_key(doc))
+        self.positives.get(query).is_some_and(|p| p.contains_key(doc))
     }
 
     /// The line of a judgement (0 if unknown).
@@ -63,7 +61,11 @@ pub fn read_qrels(path: &Path, policy: &mut BadRecordPolicy) -> Result<Qrels> {
             4 => (cols[0], cols[2], cols[3]),
             k => {
                 policy.handle(
-                    Error::record(path, n, format!("expected 3 tab-separated columns (query-id, corpus-id, score), found {k}")),
+                    Error::record(
+                        path,
+                        n,
+                        format!("expected 3 tab-separated columns (query-id, corpus-id, score), found {k}"),
+                    ),
                     "qrels columns",
                 )?;
                 continue;

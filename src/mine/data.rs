@@ -108,25 +108,13 @@ pub fn load_beir(
         .collect();
     for (qid, docs) in &judgements.positives {
         if !query_ids.contains_key(qid.as_str()) {
-            let line = docs
-                .keys()
-                .map(|d| judgements.line(qid, d))
-                .min()
-                .unwrap_or(0);
-            let e = Error::record(
-                qrels,
-                line,
-                format!("query-id `{qid}` is not in {}", queries.display()),
-            );
+            let line = docs.keys().map(|d| judgements.line(qid, d)).min().unwrap_or(0);
+            let e = Error::record(qrels, line, format!("query-id `{qid}` is not in {}", queries.display()));
             policy.handle(e, "unknown query id")?;
         }
     }
     let mut data = MiningData {
-        inputs: vec![
-            corpus_path.to_path_buf(),
-            queries.to_path_buf(),
-            qrels.to_path_buf(),
-        ],
+        inputs: vec![corpus_path.to_path_buf(), queries.to_path_buf(), qrels.to_path_buf()],
         ..Default::default()
     };
     for q in query_records {

@@ -4,17 +4,20 @@
 pub mod data;
 pub mod select;
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 use std::time::Instant;
 
 use rayon::prelude::*;
+use sha2::{Digest, Sha256};
 
+use crate::cache::{EmbeddingCache, Key};
 use crate::embed::model::ModelDir;
 use crate::embed::onnx::{Device, OnnxEmbedder};
 use crate::embed::tokenize::{BatchLimits, TextTokenizer};
 use crate::embed::{EmbedSettings, EmbedStats, Embedder, embed_stream};
 use crate::error::{Error, Result};
+use crate::filter::bm25::Bm25;
 use crate::index::{ExactIndex, Hit, NeighborIndex, UsearchIndex, dot};
 use crate::input::{BadRecordPolicy, TextFields};
 use crate::manifest::{InputFile, Manifest};
@@ -97,14 +100,10 @@ impl EmbeddingModel {
     /// Opens the model named by the settings (or the default one).
     pub fn open(s: &MineSettings) -> Result<Self> {
         let device: Device = s.device.parse().map_err(Error::Config)?;
-        let dir = ModelDir::open(
-            &s.model.clone().unwrap_or_else(ModelDir::default_dir),
-            s.precision,
-        )?;
+        let dir = ModelDir::open(&s.model.clone().unwrap_or_else(ModelDir::default_dir), s.precision)?;
         let max_length = s.max_length.unwrap_or(dir.max_length);
         let corpus_tokenizer = TextTokenizer::from_file(&dir.tokenizer, max_length)?;
-        let query_tokenizer =
-            TextTokenizer::from_file(&dir.tokenizer, s.query_max_length.unwrap_or(max_length))?;
+        let query_tokenizer = TextTokenizer::from_file(&dir.tokenizer, s.query_max_length.unwrap_or(max_length))?;
         let embedder = Box::new(OnnxEmbedder::new(&dir, s.thread_count(), device)?);
         let batching = EmbedSettings {
             limits: BatchLimits {
@@ -152,35 +151,78 @@ pub fn build_index(
     texts: &[String],
     model: &mut EmbeddingModel,
     s: &MineSettings,
-) -> Result<(Box<dyn NeighborIndex>, EmbedStats)> {
+) -> Result<(Box<dyn NeighborIndex>, EmbedStats, usize)> {
     let dim = model.embedder.dim();
     let mut index: Box<dyn NeighborIndex> = if s.exact || texts.len() < s.exact_below {
-        Box::new(ExactIndex::new(dim))
+        Box::new(ExactIndex::new(dim, texts.len()))
     } else {
         let estimate = texts.len() * (dim * bytes_per_dim(s.index_dtype) + 160);
-        tracing::info!(
-            "HNSW index for {} passages: about {} MiB",
-            texts.len(),
-            estimate >> 20
-        );
-        Box::new(UsearchIndex::new(
-            dim,
-            s.index_dtype,
-            texts.len(),
-            s.thread_count(),
-        )?)
+        tracing::info!("HNSW index for {} passages: about {} MiB", texts.len(), estimate >> 20);
+        Box::new(UsearchIndex::new(dim, s.index_dtype, texts.len(), s.thread_count())?)
     };
-    let mut next_row = 0u32;
+    // Rows to embed, grouped so identical texts are embedded once; with a cache, cached ones are added first.
+    let cache = match &s.cache {
+        Some(dir) => Some(EmbeddingCache::open(
+            dir,
+            dim,
+            &model.dir.hash()?,
+            &format!("{:?}", s.precision),
+            model.corpus_tokenizer.max_length(),
+            &s.corpus_prompt,
+        )?),
+        None => None,
+    };
+    let mut groups: HashMap<Key, Vec<u32>> = HashMap::new();
+    let mut order: Vec<Key> = Vec::new();
+    for (row, text) in texts.iter().enumerate() {
+        let key = match &cache {
+            Some(c) => c.key(text),
+            None => Sha256::digest(text.as_bytes())[..16].try_into().expect("16 bytes"),
+        };
+        let rows = groups.entry(key).or_default();
+        if rows.is_empty() {
+            order.push(key);
+        }
+        rows.push(row as u32);
+    }
+    let mut cached = 0usize;
+    if let Some(c) = &cache {
+        for (key, vector) in c.load(&groups) {
+            let rows = groups.remove(&key).expect("loaded keys were wanted");
+            cached += rows.len();
+            index.add(&rows, &vector.repeat(rows.len()))?;
+        }
+        order.retain(|k| groups.contains_key(k));
+        tracing::info!(
+            "embedding cache: {cached} passages cached, {} texts to embed",
+            order.len()
+        );
+    }
+    let missing: Vec<String> = order.iter().map(|k| texts[groups[k][0] as usize].clone()).collect();
     let bar = crate::progress::bar(texts.len() as u64, "embedding corpus", s.no_progress);
-    let stats = model.embed(texts, &s.corpus_prompt, false, |vectors| {
-        let n = vectors.len() / dim;
-        index.add(next_row, &vectors)?;
-        next_row += n as u32;
-        bar.inc(n as u64);
+    bar.inc(cached as u64);
+    let mut done = 0usize;
+    let stats = model.embed(&missing, &s.corpus_prompt, false, |vectors| {
+        let keys = &order[done..done + vectors.len() / dim];
+        let mut rows = Vec::new();
+        let mut expanded = Vec::new();
+        for (key, v) in keys.iter().zip(vectors.chunks(dim)) {
+            for &row in &groups[key] {
+                rows.push(row);
+                expanded.extend_from_slice(v);
+            }
+        }
+        index.add(&rows, &expanded)?;
+        if let Some(c) = &cache {
+            c.store(keys, &vectors)?;
+        }
+        done += keys.len();
+        bar.inc(rows.len() as u64);
+        crate::progress::test_hold("embed");
         Ok(())
     })?;
     bar.finish_and_clear();
-    Ok((index, stats))
+    Ok((index, stats, cached))
 }
 
 fn bytes_per_dim(d: crate::index::IndexDtype) -> usize {
@@ -195,6 +237,7 @@ fn bytes_per_dim(d: crate::index::IndexDtype) -> usize {
 /// when unset (`range_min + num_negatives × (10 if a score filter is on else 1) + max_positives`).
 pub fn select_params(s: &MineSettings, max_positives: usize) -> SelectParams {
     let factor = if s.has_score_filters() { 10 } else { 1 };
+    let fn_filter = s.fn_filter();
     SelectParams {
         num_negatives: s.num_negatives,
         range_min: s.range_min,
@@ -204,7 +247,7 @@ pub fn select_params(s: &MineSettings, max_positives: usize) -> SelectParams {
         max_score: s.max_score,
         min_score: s.min_score,
         absolute_margin: s.absolute_margin,
-        relative_margin: s.relative_margin,
+        relative_margin: s.relative_margin.or(fn_filter.margin),
         sampling: s.sampling,
         seed: s.seed,
     }
@@ -220,15 +263,15 @@ pub fn mine_queries(
     s: &MineSettings,
 ) -> Result<Vec<MinedQuery>> {
     let dim = query_vectors.len() / data.queries.len().max(1);
-    let max_positives = data
-        .queries
-        .iter()
-        .map(|q| q.positives.len())
-        .max()
-        .unwrap_or(0);
+    let max_positives = data.queries.iter().map(|q| q.positives.len()).max().unwrap_or(0);
     let base = select_params(s, max_positives);
     let corpus = &data.corpus;
-    data.queries
+    let fn_filter = s.fn_filter();
+    let bm25 = fn_filter
+        .lexical
+        .map(|_| Bm25::new(corpus.texts.iter().map(String::as_str)));
+    let mut mined: Vec<MinedQuery> = data
+        .queries
         .par_iter()
         .enumerate()
         .map(|(qi, q)| {
@@ -239,11 +282,7 @@ pub fn mine_queries(
                 .map(|&p| index.vector(p).map(|v| dot(qv, &v)))
                 .collect::<Result<_>>()?;
             let min_positive = positive_scores.iter().copied().reduce(f32::min);
-            let positive_texts: HashSet<u32> = q
-                .positives
-                .iter()
-                .map(|&p| corpus.canonical[p as usize])
-                .collect();
+            let positive_texts: HashSet<u32> = q.positives.iter().map(|&p| corpus.canonical[p as usize]).collect();
             let exclude = |row: u32| {
                 if q.positives.contains(&row) {
                     Some(SkipReason::Positive)
@@ -255,6 +294,35 @@ pub fn mine_queries(
                     None
                 }
             };
+            let positive_vectors: Vec<Vec<f32>> = if fn_filter.duplicate.is_some() {
+                q.positives.iter().map(|&p| index.vector(p)).collect::<Result<_>>()?
+            } else {
+                Vec::new()
+            };
+            let lexical = bm25.as_ref().zip(fn_filter.lexical).map(|(bm, ratio)| {
+                let query = bm.query(&q.text);
+                let weakest = q
+                    .positives
+                    .iter()
+                    .map(|&p| bm.score(&query, &corpus.texts[p as usize]))
+                    .fold(f64::INFINITY, f64::min);
+                (bm, query, ratio * weakest)
+            });
+            let suspect = |hit: &Hit| -> Option<SkipReason> {
+                if let Some(threshold) = fn_filter.duplicate {
+                    let v = index.vector(hit.row).ok()?;
+                    if positive_vectors.iter().any(|p| dot(p, &v) >= threshold) {
+                        return Some(SkipReason::NearDuplicate);
+                    }
+                }
+                if let Some((bm, query, limit)) = &lexical
+                    && *limit > 0.0
+                    && bm.score(query, &corpus.texts[hit.row as usize]) >= *limit
+                {
+                    return Some(SkipReason::Lexical);
+                }
+                None
+            };
             let mut params = base.clone();
             let mut depth = (params.range_max + max_positives).min(corpus.len());
             loop {
@@ -262,6 +330,7 @@ pub fn mine_queries(
                 let selection = select::select(
                     &hits,
                     exclude,
+                    suspect,
                     |r| corpus.canonical[r as usize],
                     min_positive,
                     &params,
@@ -280,7 +349,31 @@ pub fn mine_queries(
                 params.range_max = params.range_max.saturating_mul(2);
             }
         })
-        .collect()
+        .collect::<Result<_>>()?;
+    if let Some(cap) = s.max_negative_reuse {
+        // In query order, so the cap's outcome does not depend on thread scheduling.
+        let mut uses: std::collections::HashMap<u32, usize> = std::collections::HashMap::new();
+        for m in &mut mined {
+            let rows_of_query = data.queries[m.query].positives.len();
+            m.selection.repick(s.num_negatives, |row| {
+                uses.get(&corpus.canonical[row as usize])
+                    .is_some_and(|&n| n + rows_of_query > cap)
+            });
+            for c in &m.selection.negatives {
+                *uses.entry(corpus.canonical[c.row as usize]).or_default() += rows_of_query;
+            }
+        }
+    }
+    Ok(mined)
+}
+
+/// Negatives that are another row's positive (they hurt in-batch losses, llm2vec#178).
+pub fn cross_row_collisions(rows: &[TrainingRow]) -> usize {
+    let positives: HashSet<&str> = rows.iter().map(|r| r.positive_id.as_str()).collect();
+    rows.iter()
+        .flat_map(|r| r.negatives.iter())
+        .filter(|n| positives.contains(n.id.as_str()))
+        .count()
 }
 
 /// Turns mined queries into training rows, one per (query, positive).
@@ -332,9 +425,7 @@ pub fn run(s: &MineSettings) -> Result<MineReport> {
     let t = Instant::now();
     let data = load_inputs(s, &mut policy)?;
     if data.queries.is_empty() {
-        return Err(Error::Config(
-            "no query has a positive: nothing to mine".into(),
-        ));
+        return Err(Error::Config("no query has a positive: nothing to mine".into()));
     }
     if data.corpus.len() <= s.num_negatives {
         return Err(Error::Config(format!(
@@ -357,7 +448,7 @@ pub fn run(s: &MineSettings) -> Result<MineReport> {
     timings.insert("load_model".to_string(), t.elapsed().as_secs_f64());
 
     let t = Instant::now();
-    let (index, corpus_stats) = build_index(&data.corpus.texts, &mut model, s)?;
+    let (index, corpus_stats, cached_passages) = build_index(&data.corpus.texts, &mut model, s)?;
     timings.insert("embed_corpus".to_string(), t.elapsed().as_secs_f64());
 
     let t = Instant::now();
@@ -377,14 +468,12 @@ pub fn run(s: &MineSettings) -> Result<MineReport> {
     let all_rows = training_rows(&data, &mined, s.num_negatives);
     let drop_short = s.drop_short || (s.format.is_fixed_width() && !s.keep_short);
     let short_rows = all_rows.iter().filter(|r| r.is_short()).count();
-    let rows: Vec<TrainingRow> = all_rows
-        .into_iter()
-        .filter(|r| !(drop_short && r.is_short()))
-        .collect();
+    let rows: Vec<TrainingRow> = all_rows.into_iter().filter(|r| !(drop_short && r.is_short())).collect();
     let mut writer = TrainingSetWriter::create(&out, s.format, s.num_negatives, !s.no_provenance)?;
     for chunk in rows.chunks(4096) {
         writer.write(chunk)?;
     }
+    crate::progress::test_hold("write");
     let outputs = writer.finish()?;
     timings.insert("write".to_string(), t.elapsed().as_secs_f64());
     timings.insert("total".to_string(), started.elapsed().as_secs_f64());
@@ -396,15 +485,11 @@ pub fn run(s: &MineSettings) -> Result<MineReport> {
         }
     }
     let positive_stats = ScoreStats::of(rows.iter().map(|r| f64::from(r.positive_score)));
-    let negative_stats = ScoreStats::of(
+    let negative_stats = ScoreStats::of(rows.iter().flat_map(|r| r.negatives.iter().map(|n| f64::from(n.score))));
+    let difference_stats = ScoreStats::of(
         rows.iter()
-            .flat_map(|r| r.negatives.iter().map(|n| f64::from(n.score))),
+            .flat_map(|r| r.negatives.iter().map(|n| f64::from(r.positive_score - n.score))),
     );
-    let difference_stats = ScoreStats::of(rows.iter().flat_map(|r| {
-        r.negatives
-            .iter()
-            .map(|n| f64::from(r.positive_score - n.score))
-    }));
     let inputs = data
         .inputs
         .iter()
@@ -433,6 +518,8 @@ pub fn run(s: &MineSettings) -> Result<MineReport> {
             skipped_candidates: skipped,
             bad_records_skipped: policy.skipped.clone(),
             max_search_depth: mined.iter().map(|m| m.depth).max().unwrap_or(0),
+            cross_row_collisions: cross_row_collisions(&rows),
+            cached_passages,
         },
         scores: crate::manifest::Scores {
             positive: positive_stats,

@@ -10,9 +10,7 @@ use rand_chacha::ChaCha8Rng;
 use crate::index::Hit;
 
 /// How negatives are taken from the candidate window.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Sampling {
     /// The highest-scoring candidates, in order.
@@ -63,6 +61,12 @@ pub enum SkipReason {
     MaxScore,
     /// Below `min_score`.
     MinScore,
+    /// Lexically as close to the query as a positive (false-negative filter).
+    Lexical,
+    /// Nearly the same content as a positive (false-negative filter).
+    NearDuplicate,
+    /// Already used as a negative `--max-negative-reuse` times.
+    ReuseCap,
 }
 
 impl SkipReason {
@@ -77,6 +81,9 @@ impl SkipReason {
             SkipReason::RelativeMargin => "relative_margin",
             SkipReason::MaxScore => "max_score",
             SkipReason::MinScore => "min_score",
+            SkipReason::Lexical => "fn_lexical",
+            SkipReason::NearDuplicate => "fn_near_duplicate",
+            SkipReason::ReuseCap => "reuse_cap",
         }
     }
 }
@@ -99,8 +106,33 @@ pub struct Selection {
     pub negatives: Vec<Chosen>,
     /// Skipped candidates by reason.
     pub skipped: Vec<(SkipReason, usize)>,
-    /// Candidates left in the window after filters and range (what sampling drew from).
-    pub window: usize,
+    /// The window after filters and range, in the order sampling prefers it (best first for
+    /// top; a seeded permutation for random): `negatives` is its first `num_negatives`.
+    pub preference: Vec<Chosen>,
+}
+
+impl Selection {
+    /// Re-picks the negatives from the preference order, skipping rows `capped` rejects
+    /// (the reuse cap); the result is sorted by score.
+    pub fn repick(&mut self, n: usize, mut capped: impl FnMut(u32) -> bool) {
+        let mut skipped = 0;
+        let mut picked = Vec::with_capacity(n);
+        for c in &self.preference {
+            if picked.len() == n {
+                break;
+            }
+            if capped(c.row) {
+                skipped += 1;
+            } else {
+                picked.push(*c);
+            }
+        }
+        picked.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.rank.cmp(&b.rank)));
+        self.negatives = picked;
+        if skipped > 0 {
+            self.skipped.push((SkipReason::ReuseCap, skipped));
+        }
+    }
 }
 
 /// Derives a per-query seed from the run seed and the query id (FNV-1a then a SplitMix64 finaliser),
@@ -117,11 +149,13 @@ pub fn query_seed(seed: u64, query_id: &str) -> u64 {
 }
 
 /// Selects negatives from `hits` (the query's ranking, best first). `exclude` names candidates
-/// that may never be negatives (positives, their duplicates, the query's own text); `canonical`
-/// maps a row to the first row with the same text, so duplicate texts are used once.
+/// that may never be negatives (positives, their duplicates, the query's own text); `suspect`
+/// runs the false-negative filters after the score limits; `canonical` maps a row to the first
+/// row with the same text, so duplicate texts are used once.
 pub fn select(
     hits: &[Hit],
     exclude: impl Fn(u32) -> Option<SkipReason>,
+    suspect: impl Fn(&Hit) -> Option<SkipReason>,
     canonical: impl Fn(u32) -> u32,
     min_positive_score: Option<f32>,
     params: &SelectParams,
@@ -157,6 +191,10 @@ pub fn select(
             skip(SkipReason::MinScore);
             continue;
         }
+        if let Some(reason) = suspect(hit) {
+            skip(reason);
+            continue;
+        }
         if !used.insert(canonical(hit.row)) {
             skip(SkipReason::DuplicateNegative);
             continue;
@@ -171,21 +209,23 @@ pub fn select(
         }
     }
     let window: Vec<Chosen> = valid.into_iter().skip(params.range_min).collect();
-    let n = params.num_negatives.min(window.len());
-    let negatives = match params.sampling {
-        Sampling::Top => window[..n].to_vec(),
+    let preference = match params.sampling {
+        Sampling::Top => window,
         Sampling::Random => {
             let mut rng = ChaCha8Rng::seed_from_u64(query_seed(params.seed, query_id));
-            let mut picked: Vec<usize> = sample(&mut rng, window.len(), n).into_vec();
-            picked.sort_unstable(); // window is best first, so index order is score order
-            picked.into_iter().map(|i| window[i]).collect()
+            sample(&mut rng, window.len(), window.len())
+                .into_iter()
+                .map(|i| window[i])
+                .collect()
         }
     };
-    Selection {
-        negatives,
+    let mut selection = Selection {
+        negatives: Vec::new(),
         skipped: counts.into_iter().collect(),
-        window: window.len(),
-    }
+        preference,
+    };
+    selection.repick(params.num_negatives, |_| false);
+    selection
 }
 
 #[cfg(test)]
@@ -227,6 +267,7 @@ mod tests {
         let sel = select(
             &h,
             |r| (r == 1).then_some(SkipReason::Positive),
+            |_| None,
             |r| r,
             Some(0.8),
             &params(2),
@@ -243,7 +284,7 @@ mod tests {
         let h = hits(&[-0.15, -0.25, -0.35, -0.45]);
         let mut p = params(2);
         p.relative_margin = Some(0.5);
-        let sel = select(&h, |_| None, |r| r, Some(-0.2), &p, "q");
+        let sel = select(&h, |_| None, |_| None, |r| r, Some(-0.2), &p, "q");
         assert_eq!(rows(&sel), vec![2, 3]);
         assert_eq!(sel.skipped, vec![(SkipReason::RelativeMargin, 2)]);
     }
@@ -254,12 +295,12 @@ mod tests {
         let mut p = params(5);
         p.absolute_margin = Some(0.1); // positive 0.9: skip score > 0.8
         p.min_score = Some(0.3);
-        let sel = select(&h, |_| None, |r| r, Some(0.9), &p, "q");
+        let sel = select(&h, |_| None, |_| None, |r| r, Some(0.9), &p, "q");
         assert_eq!(rows(&sel), vec![2, 3]);
         let mut p = params(5);
         p.max_score = Some(0.8);
         assert_eq!(
-            rows(&select(&h, |_| None, |r| r, Some(0.9), &p, "q")),
+            rows(&select(&h, |_| None, |_| None, |r| r, Some(0.9), &p, "q")),
             vec![2, 3, 4]
         );
     }
@@ -273,6 +314,7 @@ mod tests {
         let sel = select(
             &h,
             |r| (r == 0).then_some(SkipReason::Positive),
+            |_| None,
             |r| r,
             None,
             &p,
@@ -280,7 +322,7 @@ mod tests {
         );
         // Survivors 1,2,3,4,5 -> first 4 = 1..=4 -> skip 1 -> 2,3,4
         assert_eq!(rows(&sel), vec![2, 3, 4]);
-        assert_eq!(sel.window, 3);
+        assert_eq!(sel.preference.len(), 3);
     }
 
     #[test]
@@ -288,6 +330,7 @@ mod tests {
         let h = hits(&[0.9, 0.8, 0.7]);
         let sel = select(
             &h,
+            |_| None,
             |_| None,
             |r| if r == 1 { 0 } else { r },
             None,
@@ -304,15 +347,34 @@ mod tests {
         let mut p = params(5);
         p.sampling = Sampling::Random;
         p.seed = 7;
-        let a = select(&h, |_| None, |r| r, None, &p, "q1");
-        let b = select(&h, |_| None, |r| r, None, &p, "q1");
+        let a = select(&h, |_| None, |_| None, |r| r, None, &p, "q1");
+        let b = select(&h, |_| None, |_| None, |r| r, None, &p, "q1");
         assert_eq!(rows(&a), rows(&b));
         assert!(a.negatives.windows(2).all(|w| w[0].score >= w[1].score));
         p.seed = 8;
-        let c = select(&h, |_| None, |r| r, None, &p, "q1");
+        let c = select(&h, |_| None, |_| None, |r| r, None, &p, "q1");
         assert_ne!(rows(&a), rows(&c));
         p.seed = 7;
-        assert_ne!(rows(&a), rows(&select(&h, |_| None, |r| r, None, &p, "q2")));
+        assert_ne!(rows(&a), rows(&select(&h, |_| None, |_| None, |r| r, None, &p, "q2")));
+    }
+
+    #[test]
+    fn suspects_are_skipped_and_repick_honours_a_cap() {
+        let h = hits(&[0.9, 0.8, 0.7, 0.6]);
+        let mut sel = select(
+            &h,
+            |_| None,
+            |h| (h.row == 0).then_some(SkipReason::Lexical),
+            |r| r,
+            None,
+            &params(2),
+            "q",
+        );
+        assert_eq!(rows(&sel), vec![1, 2]);
+        assert_eq!(sel.skipped, vec![(SkipReason::Lexical, 1)]);
+        sel.repick(2, |r| r == 1);
+        assert_eq!(rows(&sel), vec![2, 3]);
+        assert!(sel.skipped.contains(&(SkipReason::ReuseCap, 1)));
     }
 
     #[test]
@@ -321,6 +383,7 @@ mod tests {
         let sel = select(
             &h,
             |r| (r == 0).then_some(SkipReason::Positive),
+            |_| None,
             |r| r,
             None,
             &params(5),

@@ -4,17 +4,15 @@
 use std::sync::Arc;
 
 use arrow::array::{
-    ArrayRef, Float32Array, Float32Builder, Int64Array, Int64Builder, ListBuilder, RecordBatch,
-    StringArray, StringBuilder, StructBuilder,
+    ArrayRef, Float32Array, Float32Builder, Int64Array, Int64Builder, ListBuilder, RecordBatch, StringArray,
+    StringBuilder, StructBuilder,
 };
 use arrow::datatypes::{DataType, Field, Fields, Schema, SchemaRef};
 
 use super::rows::TrainingRow;
 
 /// Output formats (`--format`).
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Format {
     /// (anchor, positive, negative): one row per negative.
@@ -79,11 +77,7 @@ fn utf8(name: &str, nullable: bool) -> Field {
 }
 
 fn list(name: &str, item: DataType) -> Field {
-    Field::new(
-        name,
-        DataType::List(Arc::new(Field::new("item", item, true))),
-        true,
-    )
+    Field::new(name, DataType::List(Arc::new(Field::new("item", item, true))), true)
 }
 
 fn edit_struct() -> DataType {
@@ -126,11 +120,7 @@ fn provenance_fields(format: Format) -> Vec<Field> {
 /// provenance sidecar's schema).
 pub fn schema(format: Format, n: usize, provenance: bool) -> SchemaRef {
     let mut fields = match format {
-        Format::Triplet => vec![
-            utf8("anchor", false),
-            utf8("positive", false),
-            utf8("negative", false),
-        ],
+        Format::Triplet => vec![utf8("anchor", false), utf8("positive", false), utf8("negative", false)],
         Format::NTuple | Format::NTupleScores => {
             let mut f = vec![utf8("anchor", false), utf8("positive", false)];
             f.extend((1..=n).map(|i| utf8(&format!("negative_{i}"), true)));
@@ -168,15 +158,9 @@ fn lines(format: Format, rows: &[TrainingRow]) -> Vec<Line<'_>> {
     let mut out = Vec::new();
     for row in rows {
         if format == Format::LabeledPair {
-            out.push(Line {
-                row,
-                negative: None,
-            });
+            out.push(Line { row, negative: None });
         }
-        out.extend((0..row.negatives.len()).map(|i| Line {
-            row,
-            negative: Some(i),
-        }));
+        out.extend((0..row.negatives.len()).map(|i| Line { row, negative: Some(i) }));
     }
     out
 }
@@ -203,10 +187,7 @@ where
     Arc::new(builder.finish())
 }
 
-fn edits_col<'a>(
-    groups: impl Iterator<Item = Vec<Option<&'a super::rows::Edit>>>,
-    per_negative: bool,
-) -> ArrayRef {
+fn edits_col<'a>(groups: impl Iterator<Item = Vec<Option<&'a super::rows::Edit>>>, per_negative: bool) -> ArrayRef {
     let fields = match edit_struct() {
         DataType::Struct(f) => f,
         _ => unreachable!(),
@@ -241,12 +222,7 @@ fn edits_col<'a>(
 
 /// Builds one record batch of `format` from `rows`. Short rows must already be dropped or kept
 /// as the caller decided; fixed-width formats fill missing negatives with nulls.
-pub fn record_batch(
-    format: Format,
-    rows: &[TrainingRow],
-    n: usize,
-    provenance: bool,
-) -> RecordBatch {
+pub fn record_batch(format: Format, rows: &[TrainingRow], n: usize, provenance: bool) -> RecordBatch {
     let schema = schema(format, n, provenance);
     let mut cols: Vec<ArrayRef> = Vec::new();
     if format.per_negative_rows() {
@@ -257,13 +233,13 @@ pub fn record_batch(
         cols.push(str_col(lines.iter().map(|l| Some(l.row.query.as_str()))));
         if format == Format::Triplet {
             cols.push(str_col(lines.iter().map(|l| Some(l.row.positive.as_str()))));
-            cols.push(str_col(
-                lines.iter().map(|l| neg(l).map(|n| n.text.as_str())),
-            ));
+            cols.push(str_col(lines.iter().map(|l| neg(l).map(|n| n.text.as_str()))));
         } else {
-            cols.push(str_col(lines.iter().map(|l| {
-                Some(neg(l).map_or(l.row.positive.as_str(), |n| n.text.as_str()))
-            })));
+            cols.push(str_col(
+                lines
+                    .iter()
+                    .map(|l| Some(neg(l).map_or(l.row.positive.as_str(), |n| n.text.as_str()))),
+            ));
             cols.push(Arc::new(
                 lines
                     .iter()
@@ -273,9 +249,7 @@ pub fn record_batch(
         }
         if provenance {
             cols.push(str_col(lines.iter().map(|l| Some(l.row.query_id.as_str()))));
-            cols.push(str_col(
-                lines.iter().map(|l| Some(l.row.positive_id.as_str())),
-            ));
+            cols.push(str_col(lines.iter().map(|l| Some(l.row.positive_id.as_str()))));
             cols.push(Arc::new(
                 lines
                     .iter()
@@ -284,10 +258,7 @@ pub fn record_batch(
             ));
             cols.push(str_col(lines.iter().map(|l| neg(l).map(|n| n.id.as_str()))));
             cols.push(Arc::new(
-                lines
-                    .iter()
-                    .map(|l| neg(l).map(|n| n.score))
-                    .collect::<Float32Array>(),
+                lines.iter().map(|l| neg(l).map(|n| n.score)).collect::<Float32Array>(),
             ));
             cols.push(Arc::new(
                 lines
@@ -295,13 +266,9 @@ pub fn record_batch(
                     .map(|l| neg(l).and_then(|n| n.rank.map(i64::from)))
                     .collect::<Int64Array>(),
             ));
-            cols.push(str_col(
-                lines.iter().map(|l| neg(l).map(|n| n.source.as_str())),
-            ));
+            cols.push(str_col(lines.iter().map(|l| neg(l).map(|n| n.source.as_str()))));
             cols.push(edits_col(
-                lines
-                    .iter()
-                    .map(|l| vec![neg(l).and_then(|n| n.edit.as_ref())]),
+                lines.iter().map(|l| vec![neg(l).and_then(|n| n.edit.as_ref())]),
                 true,
             ));
         }
@@ -312,8 +279,7 @@ pub fn record_batch(
                 cols.push(str_col(rows.iter().map(|r| Some(r.positive.as_str()))));
                 for i in 0..n {
                     cols.push(str_col(
-                        rows.iter()
-                            .map(|r| r.negatives.get(i).map(|x| x.text.as_str())),
+                        rows.iter().map(|r| r.negatives.get(i).map(|x| x.text.as_str())),
                     ));
                 }
                 if format == Format::NTupleScores {
@@ -344,11 +310,7 @@ pub fn record_batch(
                 cols.push(list_col(
                     rows,
                     ListBuilder::new(Int64Builder::new()),
-                    |r| {
-                        std::iter::once(1)
-                            .chain(r.negatives.iter().map(|_| 0))
-                            .collect()
-                    },
+                    |r| std::iter::once(1).chain(r.negatives.iter().map(|_| 0)).collect(),
                     |b, v| b.append_value(v),
                 ));
             }
@@ -358,9 +320,7 @@ pub fn record_batch(
             cols.push(str_col(rows.iter().map(|r| Some(r.query_id.as_str()))));
             cols.push(str_col(rows.iter().map(|r| Some(r.positive_id.as_str()))));
             cols.push(Arc::new(
-                rows.iter()
-                    .map(|r| Some(r.positive_score))
-                    .collect::<Float32Array>(),
+                rows.iter().map(|r| Some(r.positive_score)).collect::<Float32Array>(),
             ));
             cols.push(list_col(
                 rows,

@@ -31,11 +31,7 @@ impl PendingFile {
         let name = dest
             .file_name()
             .ok_or_else(|| Error::Config(format!("{} is not a file path", dest.display())))?;
-        let tmp = dest.with_file_name(format!(
-            ".{}.tmp-{}",
-            name.to_string_lossy(),
-            std::process::id()
-        ));
+        let tmp = dest.with_file_name(format!(".{}.tmp-{}", name.to_string_lossy(), std::process::id()));
         Ok(PendingFile {
             tmp,
             dest: dest.to_path_buf(),
@@ -86,15 +82,9 @@ pub fn check_writable(dest: &Path) -> Result<()> {
     })
 }
 
-fn parquet_writer(
-    file: File,
-    schema: arrow::datatypes::SchemaRef,
-    path: &Path,
-) -> Result<ArrowWriter<File>> {
+fn parquet_writer(file: File, schema: arrow::datatypes::SchemaRef, path: &Path) -> Result<ArrowWriter<File>> {
     let props = WriterProperties::builder()
-        .set_compression(Compression::ZSTD(
-            ZstdLevel::try_new(3).expect("valid level"),
-        ))
+        .set_compression(Compression::ZSTD(ZstdLevel::try_new(3).expect("valid level")))
         .set_max_row_group_row_count(Some(8192))
         .build();
     ArrowWriter::try_new(file, schema, Some(props)).map_err(|e| Error::Parquet {
@@ -128,10 +118,7 @@ impl TrainingSetWriter {
             )
         } else {
             let main = PendingFile::new(dest)?;
-            (
-                Some((parquet_writer(main.create()?, schema, dest)?, main)),
-                None,
-            )
+            (Some((parquet_writer(main.create()?, schema, dest)?, main)), None)
         };
         Ok(TrainingSetWriter {
             format,

@@ -11,16 +11,10 @@ fn fails_cleanly(args: &[&str], out: &Path, expect: &[&str]) {
     assert_eq!(result.status.code(), Some(2), "{args:?}: {stderr}");
     assert!(!stderr.contains("panicked"), "panic: {stderr}");
     for e in expect {
-        assert!(
-            stderr.contains(e),
-            "{args:?}: stderr lacks {e:?}:\n{stderr}"
-        );
+        assert!(stderr.contains(e), "{args:?}: stderr lacks {e:?}:\n{stderr}");
     }
     assert!(!out.exists(), "{} exists after a failed run", out.display());
-    let leftovers: Vec<_> = std::fs::read_dir(out.parent().unwrap())
-        .unwrap()
-        .flatten()
-        .collect();
+    let leftovers: Vec<_> = std::fs::read_dir(out.parent().unwrap()).unwrap().flatten().collect();
     assert!(
         leftovers
             .iter()

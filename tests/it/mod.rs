@@ -1,4 +1,5 @@
 mod embed;
 mod errors;
+mod false_negatives;
 mod mine;
 mod util;

@@ -47,12 +47,7 @@ pub fn sample_args() -> Vec<String> {
     ["corpus.jsonl", "queries.jsonl", "qrels.tsv"]
         .iter()
         .zip(["--corpus", "--queries", "--qrels"])
-        .flat_map(|(f, flag)| {
-            [
-                flag.to_string(),
-                fixture(&format!("sample/{f}")).display().to_string(),
-            ]
-        })
+        .flat_map(|(f, flag)| [flag.to_string(), fixture(&format!("sample/{f}")).display().to_string()])
         .collect()
 }
 
@@ -76,20 +71,13 @@ pub fn read_parquet(path: &Path) -> RecordBatch {
 
 /// A string column as Vec<Option<String>>.
 pub fn strings(batch: &RecordBatch, name: &str) -> Vec<Option<String>> {
-    let col = batch
-        .column_by_name(name)
-        .unwrap_or_else(|| panic!("no column {name}"));
-    col.as_string::<i32>()
-        .iter()
-        .map(|v| v.map(str::to_string))
-        .collect()
+    let col = batch.column_by_name(name).unwrap_or_else(|| panic!("no column {name}"));
+    col.as_string::<i32>().iter().map(|v| v.map(str::to_string)).collect()
 }
 
 /// A list<utf8> column.
 pub fn string_lists(batch: &RecordBatch, name: &str) -> Vec<Vec<String>> {
-    let col = batch
-        .column_by_name(name)
-        .unwrap_or_else(|| panic!("no column {name}"));
+    let col = batch.column_by_name(name).unwrap_or_else(|| panic!("no column {name}"));
     let list = col.as_list::<i32>();
     (0..list.len())
         .map(|i| {
@@ -104,25 +92,16 @@ pub fn string_lists(batch: &RecordBatch, name: &str) -> Vec<Vec<String>> {
 
 /// A list<f32> column.
 pub fn float_lists(batch: &RecordBatch, name: &str) -> Vec<Vec<f32>> {
-    let col = batch
-        .column_by_name(name)
-        .unwrap_or_else(|| panic!("no column {name}"));
+    let col = batch.column_by_name(name).unwrap_or_else(|| panic!("no column {name}"));
     let list = col.as_list::<i32>();
     (0..list.len())
-        .map(|i| {
-            list.value(i)
-                .as_primitive::<Float32Type>()
-                .values()
-                .to_vec()
-        })
+        .map(|i| list.value(i).as_primitive::<Float32Type>().values().to_vec())
         .collect()
 }
 
 /// A list<i64> column (nulls as None).
 pub fn int_lists(batch: &RecordBatch, name: &str) -> Vec<Vec<Option<i64>>> {
-    let col = batch
-        .column_by_name(name)
-        .unwrap_or_else(|| panic!("no column {name}"));
+    let col = batch.column_by_name(name).unwrap_or_else(|| panic!("no column {name}"));
     let list = col.as_list::<i32>();
     (0..list.len())
         .map(|i| {
@@ -138,20 +117,13 @@ pub fn int_lists(batch: &RecordBatch, name: &str) -> Vec<Vec<Option<i64>>> {
 pub fn embeddings(path: &Path) -> HashMap<String, Vec<f32>> {
     let batch = read_parquet(path);
     let ids = strings(&batch, "id");
-    let vectors = batch
-        .column_by_name("embedding")
-        .unwrap()
-        .as_fixed_size_list();
+    let vectors = batch.column_by_name("embedding").unwrap().as_fixed_size_list();
     ids.into_iter()
         .enumerate()
         .map(|(i, id)| {
             (
                 id.unwrap(),
-                vectors
-                    .value(i)
-                    .as_primitive::<Float32Type>()
-                    .values()
-                    .to_vec(),
+                vectors.value(i).as_primitive::<Float32Type>().values().to_vec(),
             )
         })
         .collect()
@@ -166,9 +138,7 @@ pub fn sample_qrels() -> HashMap<String, HashSet<String>> {
         .skip(1)
     {
         let cols: Vec<&str> = line.split('\t').collect();
-        out.entry(cols[0].into())
-            .or_default()
-            .insert(cols[1].into());
+        out.entry(cols[0].into()).or_default().insert(cols[1].into());
     }
     out
 }

@@ -1,0 +1,106 @@
+//! A small BM25 scorer, the lexical second opinion of the false-negative filter: independent of
+//! the dense model, so a candidate both models rank near the positive is likely an unlabelled
+//! positive. Document frequencies come from one pass over the corpus; candidates are tokenized
+//! when scored, so no per-document index is held.
+
+use std::collections::{HashMap, HashSet};
+
+/// Lowercased alphanumeric runs (Unicode-aware).
+pub fn tokens(text: &str) -> impl Iterator<Item = String> + '_ {
+    text.split(|c: char| !c.is_alphanumeric())
+        .filter(|t| !t.is_empty())
+        .map(str::to_lowercase)
+}
+
+/// BM25 with Anserini's defaults (k1 = 0.9, b = 0.4).
+pub struct Bm25 {
+    df: HashMap<String, u32>,
+    docs: f64,
+    avg_len: f64,
+    k1: f64,
+    b: f64,
+}
+
+impl Bm25 {
+    /// Counts document frequencies over `texts`.
+    pub fn new<'a>(texts: impl Iterator<Item = &'a str>) -> Self {
+        let mut df: HashMap<String, u32> = HashMap::new();
+        let (mut docs, mut total) = (0usize, 0usize);
+        for text in texts {
+            let mut seen = HashSet::new();
+            for t in tokens(text) {
+                total += 1;
+                if seen.insert(t.clone()) {
+                    *df.entry(t).or_default() += 1;
+                }
+            }
+            docs += 1;
+        }
+        Bm25 {
+            df,
+            docs: docs as f64,
+            avg_len: total as f64 / docs.max(1) as f64,
+            k1: 0.9,
+            b: 0.4,
+        }
+    }
+
+    fn idf(&self, term: &str) -> f64 {
+        let n = f64::from(self.df.get(term).copied().unwrap_or(0));
+        (1.0 + (self.docs - n + 0.5) / (n + 0.5)).ln()
+    }
+
+    /// Distinct query terms with their idf, computed once per query.
+    pub fn query(&self, text: &str) -> Vec<(String, f64)> {
+        let mut seen = HashSet::new();
+        tokens(text)
+            .filter(|t| seen.insert(t.clone()))
+            .map(|t| {
+                let idf = self.idf(&t);
+                (t, idf)
+            })
+            .collect()
+    }
+
+    /// BM25 of `doc` for a prepared query.
+    pub fn score(&self, query: &[(String, f64)], doc: &str) -> f64 {
+        let mut tf: HashMap<String, u32> = HashMap::new();
+        let mut len = 0usize;
+        for t in tokens(doc) {
+            len += 1;
+            *tf.entry(t).or_default() += 1;
+        }
+        let norm = self.k1 * (1.0 - self.b + self.b * len as f64 / self.avg_len.max(1e-9));
+        query
+            .iter()
+            .filter_map(|(t, idf)| {
+                tf.get(t)
+                    .map(|&f| idf * f64::from(f) * (self.k1 + 1.0) / (f64::from(f) + norm))
+            })
+            .sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn matching_terms_score_higher_and_rare_terms_weigh_more() {
+        let corpus = ["the cat sat", "the dog ran", "the bird flew", "a cat and a dog"];
+        let bm = Bm25::new(corpus.iter().copied());
+        let q = bm.query("cat");
+        assert!(bm.score(&q, "the cat sat") > 0.0);
+        assert_eq!(bm.score(&q, "the dog ran"), 0.0);
+        let common = bm.query("the");
+        assert!(bm.score(&q, "the cat sat") > bm.score(&common, "the cat sat"));
+    }
+
+    #[test]
+    fn tokens_are_lowercased_unicode_words() {
+        assert_eq!(
+            tokens("Café, NAÏVE-test 42").collect::<Vec<_>>(),
+            ["café", "naïve", "test", "42"]
+        );
+    }
+}
