@@ -30,13 +30,12 @@ pub enum Error {
     #[error("{0}")]
     Config(String),
     /// An I/O failure on a named path.
-    #[error("{}: {source}", path.display())]
+    #[error("{}: {err}", path.display())]
     Io {
         /// The file or folder involved.
         path: PathBuf,
-        /// The underlying error.
-        #[source]
-        source: std::io::Error,
+        /// The underlying error (part of the message, so not repeated as a cause).
+        err: std::io::Error,
     },
     /// Writing or reading Parquet/Arrow data failed.
     #[error("{}: {message}", path.display())]
@@ -59,7 +58,7 @@ impl Error {
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io {
             path: path.into(),
-            source,
+            err: source,
         }
     }
 

@@ -87,6 +87,10 @@ pub struct MineSettings {
     /// Most padded tokens per model batch.
     #[arg(long, default_value_t = 2048)]
     pub max_batch_tokens: usize,
+    /// Texts sorted by length together before batching (larger: less padding, more memory);
+    /// with --cache, each finished window is cached.
+    #[arg(long, default_value_t = 4096)]
+    pub sort_window: usize,
     /// Truncation length of corpus texts (default: the model's, 256 for all-MiniLM-L6-v2).
     #[arg(long)]
     pub max_length: Option<usize>,
@@ -217,8 +221,10 @@ impl MineSettings {
         if self.max_negative_reuse == Some(0) {
             return Err(Config("--max-negative-reuse must be at least 1".into()));
         }
-        if self.batch_size == 0 || self.max_batch_tokens == 0 {
-            return Err(Config("--batch-size and --max-batch-tokens must be positive".into()));
+        if self.batch_size == 0 || self.max_batch_tokens == 0 || self.sort_window == 0 {
+            return Err(Config(
+                "--batch-size, --max-batch-tokens and --sort-window must be positive".into(),
+            ));
         }
         Ok(())
     }

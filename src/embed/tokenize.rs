@@ -29,6 +29,11 @@ impl TextTokenizer {
         Ok(TextTokenizer { inner, max_length })
     }
 
+    /// Vocabulary size, added tokens included.
+    pub fn vocab_size(&self) -> usize {
+        self.inner.get_vocab_size(true)
+    }
+
     /// The truncation length.
     pub fn max_length(&self) -> usize {
         self.max_length

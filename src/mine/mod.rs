@@ -104,12 +104,14 @@ impl EmbeddingModel {
         let max_length = s.max_length.unwrap_or(dir.max_length);
         let corpus_tokenizer = TextTokenizer::from_file(&dir.tokenizer, max_length)?;
         let query_tokenizer = TextTokenizer::from_file(&dir.tokenizer, s.query_max_length.unwrap_or(max_length))?;
-        let embedder = Box::new(OnnxEmbedder::new(&dir, s.thread_count(), device)?);
+        let mut embedder = Box::new(OnnxEmbedder::new(&dir, s.thread_count(), device)?);
+        check_vocabulary(embedder.as_mut(), &corpus_tokenizer, &dir)?;
         let batching = EmbedSettings {
             limits: BatchLimits {
                 max_rows: s.batch_size,
                 max_tokens: s.max_batch_tokens,
             },
+            window: s.sort_window,
             ..EmbedSettings::default()
         };
         Ok(EmbeddingModel {
@@ -144,6 +146,26 @@ impl EmbeddingModel {
             sink,
         )
     }
+}
+
+/// Runs the tokenizer's largest token id through the model: a tokenizer from another model
+/// fails here with a clear message instead of in the middle of a run.
+fn check_vocabulary(embedder: &mut dyn Embedder, tokenizer: &TextTokenizer, dir: &ModelDir) -> Result<()> {
+    let last = tokenizer.vocab_size().saturating_sub(1) as i64;
+    let probe = crate::embed::tokenize::TokenBatch {
+        input_ids: vec![last],
+        attention_mask: vec![1],
+        rows: 1,
+        cols: 1,
+        positions: vec![0],
+    };
+    embedder.embed(&probe).map(drop).map_err(|e| {
+        Error::Model(format!(
+            "{} does not match {}: token id {last} is outside the model's vocabulary ({e})",
+            dir.tokenizer.display(),
+            dir.onnx.display()
+        ))
+    })
 }
 
 /// Embeds the corpus into an index (exact below `exact_below` documents or with `--exact`).

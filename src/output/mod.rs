@@ -26,7 +26,12 @@ impl PendingFile {
     /// Reserves `<dest>.tmp-<pid>` in the destination's folder (created if missing).
     pub fn new(dest: &Path) -> Result<Self> {
         if let Some(dir) = dest.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+            std::fs::create_dir_all(dir).map_err(|e| {
+                Error::Config(format!(
+                    "cannot write the output {}: cannot create its folder ({e})",
+                    dest.display()
+                ))
+            })?;
         }
         let name = dest
             .file_name()

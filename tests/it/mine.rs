@@ -47,7 +47,10 @@ fn corpus_texts() -> HashMap<String, String> {
 fn n_tuple_negatives_are_the_best_non_positives_with_true_scores() {
     let dir = tmp();
     let out = dir.path().join("nt.parquet");
-    mine_sample(&out, &["--format", "n-tuple", "--num-negatives", "5", "--fn-filter", "off"]);
+    mine_sample(
+        &out,
+        &["--format", "n-tuple", "--num-negatives", "5", "--fn-filter", "off"],
+    );
     let batch = read_parquet(&out);
     let qrels = sample_qrels();
     let texts = corpus_texts();

@@ -2,4 +2,5 @@ mod embed;
 mod errors;
 mod false_negatives;
 mod mine;
+mod reliability;
 mod util;
