@@ -187,7 +187,7 @@ pub fn read_training_set(path: &Path) -> Result<Vec<EvalRow>> {
     Ok(rows)
 }
 
-fn figures<'a>(rows: &[&'a EvalRow], keep: impl Fn(&EvalNegative) -> bool, qrels: &Qrels) -> EvalFigures {
+fn figures(rows: &[&EvalRow], keep: impl Fn(&EvalNegative) -> bool, qrels: &Qrels) -> EvalFigures {
     let mut f = EvalFigures::default();
     let mut scores = Vec::new();
     let mut ranks = Vec::new();
