@@ -243,3 +243,64 @@ pub fn file_fingerprint(path: &Path) -> Result<(u64, String)> {
     }
     Ok((size, format!("{:x}", hasher.finalize())))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn write(bytes: &[u8], name: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(name);
+        std::fs::write(&path, bytes).unwrap();
+        (dir, path)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(200))]
+
+        /// Arbitrary bytes never panic the readers: they give records or a located error.
+        #[test]
+        fn readers_never_panic_on_arbitrary_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..400)) {
+            let (_d, corpus) = write(&bytes, "corpus.jsonl");
+            let _ = read_texts(&corpus, &TextFields::default(), &mut BadRecordPolicy::strict());
+            let _ = read_texts(&corpus, &TextFields::default(), &mut BadRecordPolicy::skipping(usize::MAX));
+            let _ = read_pairs(&corpus, "anchor", "positive", &mut BadRecordPolicy::strict());
+            let (_d2, qrels) = write(&bytes, "qrels.tsv");
+            let _ = read_qrels(&qrels, &mut BadRecordPolicy::strict());
+            let (_d3, pq) = write(&bytes, "x.parquet");
+            let _ = read_texts(&pq, &TextFields::default(), &mut BadRecordPolicy::strict());
+        }
+
+        /// JSON-shaped lines with random field types: every error names the file and a line.
+        #[test]
+        fn json_lines_with_random_fields_fail_with_a_location(
+            id in prop_oneof![Just("\"a\"".to_string()), Just("1".to_string()), Just("null".to_string()), Just("[1]".to_string()), Just("{}".to_string())],
+            text in prop_oneof![Just("\"t\"".to_string()), Just("2.5".to_string()), Just("null".to_string()), Just("true".to_string())],
+        ) {
+            let line = format!("{{\"_id\": {id}, \"text\": {text}}}\n");
+            let (_d, path) = write(line.as_bytes(), "c.jsonl");
+            if let Err(e) = read_texts(&path, &TextFields::default(), &mut BadRecordPolicy::strict()) {
+                let msg = e.to_string();
+                prop_assert!(msg.contains("c.jsonl"), "{}", msg);
+            }
+        }
+    }
+
+    #[test]
+    fn gzipped_jsonl_reads_like_plain() {
+        use std::io::Write;
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(b"{\"_id\": \"1\", \"title\": \"T\", \"text\": \"body\"}\n")
+            .unwrap();
+        let (_d, path) = write(&gz.finish().unwrap(), "corpus.jsonl.gz");
+        let recs = read_texts(&path, &TextFields::default(), &mut BadRecordPolicy::strict()).unwrap();
+        assert_eq!(
+            recs,
+            vec![TextRecord {
+                id: "1".into(),
+                text: "T body".into()
+            }]
+        );
+    }
+}

@@ -231,7 +231,10 @@ fn exact_runs_are_byte_identical_whatever_the_thread_count() {
         mine_sample(&out, &["--format", "n-tuple-scores", "--exact", "--threads", threads]);
         std::fs::read(&out).unwrap()
     };
-    assert!(run("1") == run("2"), "--threads 1 and --threads 2 wrote different files");
+    assert!(
+        run("1") == run("2"),
+        "--threads 1 and --threads 2 wrote different files"
+    );
 }
 
 #[test]
@@ -243,10 +246,24 @@ fn batch_and_window_sizes_do_not_change_rows_or_negatives() {
         args.extend(extra);
         mine_sample(&out, &args);
         let b = read_parquet(&out);
-        (strings(&b, "query_id"), string_lists(&b, "negative_ids"), float_lists(&b, "negative_scores"))
+        (
+            strings(&b, "query_id"),
+            string_lists(&b, "negative_ids"),
+            float_lists(&b, "negative_scores"),
+        )
     };
     let (q1, ids1, s1) = run(&["--batch-size", "3", "--sort-window", "50"], "small.parquet");
-    let (q2, ids2, s2) = run(&["--batch-size", "64", "--max-batch-tokens", "50000", "--sort-window", "100000"], "big.parquet");
+    let (q2, ids2, s2) = run(
+        &[
+            "--batch-size",
+            "64",
+            "--max-batch-tokens",
+            "50000",
+            "--sort-window",
+            "100000",
+        ],
+        "big.parquet",
+    );
     assert_eq!(q1, q2, "row order");
     assert_eq!(ids1, ids2, "negatives");
     // Other batch shapes change float summation order: scores agree to float rounding.
