@@ -76,6 +76,24 @@ def mine_rows(data, scripts, py):
     return rows
 
 
+def scale_rows(scripts, py):
+    """End to end on synthetic collections (BENCH_SCALE sizes, default 10000): wall time and peak RSS."""
+    rows = []
+    for n in [int(x) for x in os.environ.get("BENCH_SCALE", "10000").split(",") if x]:
+        d = OUT / f"synth-{n}"
+        if not (d / "corpus.jsonl").exists():
+            subprocess.run([sys.executable, ROOT / "scripts" / "synth_corpus.py", d, "--passages", str(n), "--queries", "1000"], check=True)
+        base = [BIN, "mine", "--no-progress", "--threads", THREADS, "--corpus", d / "corpus.jsonl", "--queries", d / "queries.jsonl",
+                "--qrels", d / "qrels.tsv", "--format", "n-tuple", "--num-negatives", "5", "--fn-filter", "off"]
+        for precision in ("fp32", "int8"):
+            _, wall, rss = timed(base + ["--precision", precision, "--out", OUT / f"synth-{n}-{precision}.parquet"])
+            rows.append((n, f"hardneg mine --precision {precision}", wall, rss))
+        if scripts:
+            _, wall, rss = timed([py, "st_mine.py", d, "qrels.tsv", OUT / f"synth-{n}-st.parquet", "--use-faiss"], cwd=scripts)
+            rows.append((n, "sentence-transformers mine_hard_negatives (use_faiss)", wall, rss))
+    return rows
+
+
 def main():
     OUT.mkdir(exist_ok=True)
     data = data_dir()
@@ -98,6 +116,10 @@ def main():
         lines.append(f"| {name} | {wall:.1f} | {rss:.0f} | `{cmd}` |")
     if len(mine) == 2:
         lines.append(f"\nhardneg / sentence-transformers: time {mine[0][1] / mine[1][1]:.2f}×, peak memory {mine[0][2] / mine[1][2]:.2f}×.")
+    scale = scale_rows(scripts, py)
+    lines += ["", "| synthetic passages (`scripts/synth_corpus.py`, 1,000 queries, top 5) | tool | wall s | peak RSS MiB |", "|---|---|---|---|"]
+    for n, name, wall, rss in scale:
+        lines.append(f"| {n:,} | {name} | {wall:.1f} | {rss:.0f} |")
     table = "\n".join(lines)
     path = ROOT / "BENCHMARKS.md"
     text = path.read_text() if path.exists() else "# Benchmarks\n\n<!-- bench:start -->\n<!-- bench:end -->\n"
