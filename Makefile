@@ -10,7 +10,7 @@ JOBS ?= 2
 CARGO := cargo
 BIN := target/release/hardneg
 
-.PHONY: setup build demo test check bench clean-model
+.PHONY: setup build demo test check bench fuzz clean-model
 
 setup: $(VENV)/.ready $(MODEL_DIR)/.ready
 
@@ -43,6 +43,12 @@ check:
 
 bench: setup build
 	$(PY) scripts/bench.py
+
+FUZZ_SECONDS ?= 60
+fuzz:
+	for t in read_jsonl read_qrels pipeline_toml; do \
+	  RUSTC_BOOTSTRAP=1 CARGO_BUILD_JOBS=$(JOBS) cargo fuzz run --sanitizer none $$t -- -max_total_time=$(FUZZ_SECONDS) || exit 1; \
+	done
 
 clean-model:
 	rm -rf $(MODEL_DIR)

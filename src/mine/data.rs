@@ -27,10 +27,11 @@ impl Corpus {
     /// Builds the corpus from records, grouping exact duplicate texts.
     pub fn from_records(records: Vec<TextRecord>) -> Self {
         let mut corpus = Corpus::default();
-        let mut first_with_text: HashMap<String, u32> = HashMap::with_capacity(records.len());
+        // Keyed by a 128-bit digest, not the text, so the corpus is not held twice.
+        let mut first_with_text: HashMap<[u8; 16], u32> = HashMap::with_capacity(records.len());
         for (row, rec) in records.into_iter().enumerate() {
             let row = row as u32;
-            let canon = *first_with_text.entry(rec.text.clone()).or_insert(row);
+            let canon = *first_with_text.entry(text_digest(&rec.text)).or_insert(row);
             corpus.duplicate_rows += usize::from(canon != row);
             corpus.canonical.push(canon);
             corpus.row_of.insert(rec.id.clone(), row);
@@ -49,6 +50,12 @@ impl Corpus {
     pub fn is_empty(&self) -> bool {
         self.ids.is_empty()
     }
+}
+
+/// A 128-bit digest of a text (SHA-256, truncated): identity of texts without keeping them.
+pub fn text_digest(text: &str) -> [u8; 16] {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(text.as_bytes())[..16].try_into().expect("16 bytes")
 }
 
 /// A query with the corpus rows of its positives (highest grade first, then by id).

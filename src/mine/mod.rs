@@ -9,7 +9,6 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use rayon::prelude::*;
-use sha2::{Digest, Sha256};
 
 use crate::cache::{EmbeddingCache, Key};
 use crate::embed::model::ModelDir;
@@ -199,7 +198,7 @@ pub fn build_index(
     for (row, text) in texts.iter().enumerate() {
         let key = match &cache {
             Some(c) => c.key(text),
-            None => Sha256::digest(text.as_bytes())[..16].try_into().expect("16 bytes"),
+            None => data::text_digest(text),
         };
         let rows = groups.entry(key).or_default();
         if rows.is_empty() {
