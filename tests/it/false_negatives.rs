@@ -95,10 +95,7 @@ fn eval_counts_match_an_independent_count() {
         ("negative_scores", Arc::new(scores.finish()) as ArrayRef),
     ])
     .unwrap();
-    let mut w =
-        parquet::arrow::ArrowWriter::try_new(std::fs::File::create(&train).unwrap(), batch.schema(), None).unwrap();
-    w.write(&batch).unwrap();
-    w.close().unwrap();
+    write_parquet(&train, &batch);
     let qrels = dir.path().join("qrels.tsv");
     std::fs::write(
         &qrels,

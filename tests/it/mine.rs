@@ -385,10 +385,7 @@ fn pairs_from_jsonl_and_parquet_give_one_row_per_pair() {
         ),
     ])
     .unwrap();
-    let mut w =
-        parquet::arrow::ArrowWriter::try_new(std::fs::File::create(&pq_path).unwrap(), batch.schema(), None).unwrap();
-    w.write(&batch).unwrap();
-    w.close().unwrap();
+    write_parquet(&pq_path, &batch);
     let out2 = dir.path().join("p2.parquet");
     ok(&[
         "mine",

@@ -178,10 +178,7 @@ fn parquet_without_the_configured_columns_names_them() {
         std::sync::Arc::new(arrow::array::StringArray::from(vec!["a"])) as arrow::array::ArrayRef,
     )])
     .unwrap();
-    let mut w =
-        parquet::arrow::ArrowWriter::try_new(std::fs::File::create(&pairs).unwrap(), batch.schema(), None).unwrap();
-    w.write(&batch).unwrap();
-    w.close().unwrap();
+    write_parquet(&pairs, &batch);
     let out = dir.path().join("o.parquet");
     let result = hardneg(&[
         "mine",

@@ -69,6 +69,13 @@ pub fn read_parquet(path: &Path) -> RecordBatch {
     concat_batches(&schema, &batches).unwrap()
 }
 
+/// Writes one batch as a Parquet file.
+pub fn write_parquet(path: &Path, batch: &RecordBatch) {
+    let mut w = parquet::arrow::ArrowWriter::try_new(File::create(path).unwrap(), batch.schema(), None).unwrap();
+    w.write(batch).unwrap();
+    w.close().unwrap();
+}
+
 /// A string column as Vec<Option<String>>.
 pub fn strings(batch: &RecordBatch, name: &str) -> Vec<Option<String>> {
     let col = batch.column_by_name(name).unwrap_or_else(|| panic!("no column {name}"));
