@@ -67,8 +67,9 @@ impl EmbeddingCache {
         parts
     }
 
-    /// Reads the cached vectors of `wanted` keys (others are skipped while reading).
-    pub fn load(&self, wanted: &HashMap<Key, Vec<u32>>) -> HashMap<Key, Vec<f32>> {
+    /// Reads the cached vectors of `wanted` keys (others are skipped while reading); the map's
+    /// values are whatever the caller keys by (a corpus row) and are not read here.
+    pub fn load<V>(&self, wanted: &HashMap<Key, V>) -> HashMap<Key, Vec<f32>> {
         let mut found = HashMap::new();
         for part in self.parts() {
             if let Err(e) = self.load_part(&part, wanted, &mut found) {
@@ -82,12 +83,7 @@ impl EmbeddingCache {
         found
     }
 
-    fn load_part(
-        &self,
-        part: &Path,
-        wanted: &HashMap<Key, Vec<u32>>,
-        found: &mut HashMap<Key, Vec<f32>>,
-    ) -> Result<()> {
+    fn load_part<V>(&self, part: &Path, wanted: &HashMap<Key, V>, found: &mut HashMap<Key, Vec<f32>>) -> Result<()> {
         let perr = |e: &dyn std::fmt::Display| Error::Parquet {
             path: part.into(),
             message: e.to_string(),

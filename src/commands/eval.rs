@@ -91,10 +91,7 @@ fn number_at(col: &ArrayRef, i: usize) -> Option<f64> {
 
 /// Reads the provenance of a training set (Parquet, or a JSONL output's sidecar).
 pub fn read_training_set(path: &Path) -> Result<Vec<EvalRow>> {
-    let parquet_path = match crate::input::file_kind(path) {
-        Ok(crate::input::FileKind::Parquet) => path.to_path_buf(),
-        _ => crate::output::sidecar_path(path),
-    };
+    let parquet_path = crate::output::provenance_parquet(path)?;
     let perr = |e: &dyn std::fmt::Display| Error::Parquet {
         path: parquet_path.clone(),
         message: e.to_string(),

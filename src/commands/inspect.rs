@@ -12,20 +12,7 @@ use crate::stats::{ScoreStats, table};
 
 /// Describes a Parquet training set (or a JSONL one through its provenance sidecar).
 pub fn run(path: &Path) -> Result<String> {
-    let kind = crate::input::file_kind(path);
-    let parquet_path = match kind {
-        Ok(crate::input::FileKind::Parquet) => path.to_path_buf(),
-        _ => {
-            let side = crate::output::sidecar_path(path);
-            if !side.is_file() {
-                return Err(Error::input(
-                    path,
-                    "not a Parquet file and no .provenance.parquet sidecar beside it",
-                ));
-            }
-            side
-        }
-    };
+    let parquet_path = crate::output::provenance_parquet(path)?;
     let perr = |e: &dyn std::fmt::Display| Error::Parquet {
         path: parquet_path.clone(),
         message: e.to_string(),

@@ -98,11 +98,7 @@ where
         let producer = scope.spawn(move || {
             let mut texts = texts.peekable();
             while texts.peek().is_some() {
-                let chunk: Vec<String> = texts
-                    .by_ref()
-                    .take(settings.window.max(1))
-                    .map(str::to_string)
-                    .collect();
+                let chunk: Vec<&str> = texts.by_ref().take(settings.window.max(1)).collect();
                 let window = tokenizer.encode_all(&chunk, prompt).map(|encoded| Window {
                     truncated: encoded.iter().filter(|e| e.len() >= tokenizer.max_length()).count(),
                     batches: make_batches(&encoded, settings.limits),

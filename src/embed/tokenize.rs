@@ -48,7 +48,7 @@ impl TextTokenizer {
     }
 
     /// Token ids of many texts, in parallel on the rayon pool.
-    pub fn encode_all(&self, texts: &[String], prefix: &str) -> Result<Vec<Vec<u32>>> {
+    pub fn encode_all(&self, texts: &[&str], prefix: &str) -> Result<Vec<Vec<u32>>> {
         texts
             .par_iter()
             .map(|t| {

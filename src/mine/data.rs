@@ -180,26 +180,26 @@ pub fn load_pairs(
         Some(c) => input::read_texts(c, fields, policy)?,
         None => Vec::new(),
     };
-    let mut row_of_text: HashMap<String, u32> = HashMap::new();
+    let mut row_of_text: HashMap<[u8; 16], u32> = HashMap::new();
     for (i, r) in records.iter().enumerate() {
-        row_of_text.entry(r.text.clone()).or_insert(i as u32);
+        row_of_text.entry(text_digest(&r.text)).or_insert(i as u32);
     }
     let mut queries: Vec<Query> = Vec::new();
-    let mut query_of_text: HashMap<String, usize> = HashMap::new();
+    let mut query_of_text: HashMap<[u8; 16], usize> = HashMap::new();
     let mut next_positive = 0usize;
     for (a, p) in pair_rows {
-        let row = *row_of_text.entry(p.clone()).or_insert_with(|| {
+        let row = *row_of_text.entry(text_digest(&p)).or_insert_with(|| {
             next_positive += 1;
             records.push(TextRecord {
                 id: format!("p{}", next_positive - 1),
-                text: p.clone(),
+                text: p,
             });
             (records.len() - 1) as u32
         });
-        let qi = *query_of_text.entry(a.clone()).or_insert_with(|| {
+        let qi = *query_of_text.entry(text_digest(&a)).or_insert_with(|| {
             queries.push(Query {
                 id: format!("q{}", queries.len()),
-                text: a.clone(),
+                text: a,
                 positives: Vec::new(),
             });
             queries.len() - 1

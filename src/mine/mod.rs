@@ -168,76 +168,83 @@ fn check_vocabulary(embedder: &mut dyn Embedder, tokenizer: &TextTokenizer, dir:
 }
 
 /// Embeds the corpus into an index (exact below `exact_below` documents or with `--exact`).
+/// Identical texts (the corpus's duplicate groups) are embedded once; with `--cache`, cached
+/// texts are added first and only the rest is embedded. Returns the index, the embedding
+/// statistics and the number of passages that came from the cache.
 pub fn build_index(
-    texts: &[String],
+    corpus: &data::Corpus,
     model: &mut EmbeddingModel,
+    model_hash: &str,
     s: &MineSettings,
 ) -> Result<(Box<dyn NeighborIndex>, EmbedStats, usize)> {
     let dim = model.embedder.dim();
-    let mut index: Box<dyn NeighborIndex> = if s.exact || texts.len() < s.exact_below {
-        Box::new(ExactIndex::new(dim, texts.len()))
+    let n = corpus.len();
+    let mut index: Box<dyn NeighborIndex> = if s.exact || n < s.exact_below {
+        Box::new(ExactIndex::new(dim, n))
     } else {
-        let estimate = texts.len() * (dim * bytes_per_dim(s.index_dtype) + 160);
-        tracing::info!("HNSW index for {} passages: about {} MiB", texts.len(), estimate >> 20);
-        Box::new(UsearchIndex::new(dim, s.index_dtype, texts.len(), s.thread_count())?)
+        let estimate = n * (dim * bytes_per_dim(s.index_dtype) + 160);
+        tracing::info!("HNSW index for {n} passages: about {} MiB", estimate >> 20);
+        Box::new(UsearchIndex::new(dim, s.index_dtype, n, s.thread_count())?)
     };
-    // Rows to embed, grouped so identical texts are embedded once; with a cache, cached ones are added first.
+    // One representative row per distinct text; the rows that repeat it share its vector.
+    let mut copies: HashMap<u32, Vec<u32>> = HashMap::new();
+    let mut todo: Vec<u32> = Vec::new();
+    for (row, &canon) in corpus.canonical.iter().enumerate() {
+        if canon as usize == row {
+            todo.push(canon);
+        } else {
+            copies.entry(canon).or_default().push(row as u32);
+        }
+    }
+    let rows_of = |rep: u32| std::iter::once(rep).chain(copies.get(&rep).into_iter().flatten().copied());
     let cache = match &s.cache {
         Some(dir) => Some(EmbeddingCache::open(
             dir,
             dim,
-            &model.dir.hash()?,
+            model_hash,
             &format!("{:?}", s.precision),
             model.corpus_tokenizer.max_length(),
             &s.corpus_prompt,
         )?),
         None => None,
     };
-    let mut groups: HashMap<Key, Vec<u32>> = HashMap::new();
-    let mut order: Vec<Key> = Vec::new();
-    for (row, text) in texts.iter().enumerate() {
-        let key = match &cache {
-            Some(c) => c.key(text),
-            None => data::text_digest(text),
-        };
-        let rows = groups.entry(key).or_default();
-        if rows.is_empty() {
-            order.push(key);
-        }
-        rows.push(row as u32);
-    }
     let mut cached = 0usize;
+    let mut keys: Vec<Key> = Vec::new();
     if let Some(c) = &cache {
-        for (key, vector) in c.load(&groups) {
-            let rows = groups.remove(&key).expect("loaded keys were wanted");
+        let wanted: HashMap<Key, u32> = todo.iter().map(|&r| (c.key(&corpus.texts[r as usize]), r)).collect();
+        let mut found = HashSet::new();
+        for (key, vector) in c.load(&wanted) {
+            let rows: Vec<u32> = rows_of(wanted[&key]).collect();
             cached += rows.len();
             index.add(&rows, &vector.repeat(rows.len()))?;
+            found.insert(wanted[&key]);
         }
-        order.retain(|k| groups.contains_key(k));
+        todo.retain(|r| !found.contains(r));
+        keys = todo.iter().map(|&r| c.key(&corpus.texts[r as usize])).collect();
         tracing::info!(
             "embedding cache: {cached} passages cached, {} texts to embed",
-            order.len()
+            todo.len()
         );
     }
-    let missing: Vec<String> = order.iter().map(|k| texts[groups[k][0] as usize].clone()).collect();
-    let bar = crate::progress::bar(texts.len() as u64, "embedding corpus", s.no_progress);
+    let missing: Vec<String> = todo.iter().map(|&r| corpus.texts[r as usize].clone()).collect();
+    let bar = crate::progress::bar(n as u64, "embedding corpus", s.no_progress);
     bar.inc(cached as u64);
     let mut done = 0usize;
     let stats = model.embed(&missing, &s.corpus_prompt, false, |vectors| {
-        let keys = &order[done..done + vectors.len() / dim];
+        let count = vectors.len() / dim;
         let mut rows = Vec::new();
         let mut expanded = Vec::new();
-        for (key, v) in keys.iter().zip(vectors.chunks(dim)) {
-            for &row in &groups[key] {
+        for (&rep, v) in todo[done..done + count].iter().zip(vectors.chunks(dim)) {
+            for row in rows_of(rep) {
                 rows.push(row);
                 expanded.extend_from_slice(v);
             }
         }
         index.add(&rows, &expanded)?;
         if let Some(c) = &cache {
-            c.store(keys, &vectors)?;
+            c.store(&keys[done..done + count], &vectors)?;
         }
-        done += keys.len();
+        done += count;
         bar.inc(rows.len() as u64);
         crate::progress::test_hold("embed");
         Ok(())
@@ -373,7 +380,7 @@ pub fn mine_queries(
         .collect::<Result<_>>()?;
     if let Some(cap) = s.max_negative_reuse {
         // In query order, so the cap's outcome does not depend on thread scheduling.
-        let mut uses: std::collections::HashMap<u32, usize> = std::collections::HashMap::new();
+        let mut uses: HashMap<u32, usize> = HashMap::new();
         for m in &mut mined {
             let rows_of_query = data.queries[m.query].positives.len();
             m.selection.repick(s.num_negatives, |row| {
@@ -469,7 +476,7 @@ pub fn run(s: &MineSettings) -> Result<MineReport> {
     timings.insert("load_model".to_string(), t.elapsed().as_secs_f64());
 
     let t = Instant::now();
-    let (index, corpus_stats, cached_passages) = build_index(&data.corpus.texts, &mut model, s)?;
+    let (index, corpus_stats, cached_passages) = build_index(&data.corpus, &mut model, &model_hash, s)?;
     timings.insert("embed_corpus".to_string(), t.elapsed().as_secs_f64());
 
     let t = Instant::now();

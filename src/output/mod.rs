@@ -187,6 +187,23 @@ pub fn sidecar_path(dest: &Path) -> PathBuf {
     PathBuf::from(s)
 }
 
+/// The Parquet file holding a training set's provenance: the file itself, or for a JSONL output
+/// its `<out>.provenance.parquet` sidecar.
+pub fn provenance_parquet(path: &Path) -> Result<PathBuf> {
+    if matches!(crate::input::file_kind(path), Ok(crate::input::FileKind::Parquet)) {
+        return Ok(path.to_path_buf());
+    }
+    let side = sidecar_path(path);
+    if side.is_file() {
+        Ok(side)
+    } else {
+        Err(Error::input(
+            path,
+            "not a Parquet file and no .provenance.parquet sidecar beside it",
+        ))
+    }
+}
+
 /// `<out>.manifest.json`.
 pub fn manifest_path(dest: &Path) -> PathBuf {
     let mut s = dest.as_os_str().to_owned();
