@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 use crate::commands::embed::EmbedArgs;
+use crate::commands::perturb::PerturbArgs;
 use crate::output::Format;
 use crate::settings::MineSettings;
 
@@ -61,6 +62,8 @@ pub enum Command {
     },
     /// Embed texts into a Parquet file of (id, embedding).
     Embed(EmbedArgs),
+    /// Write counterfactual edits (numbers, negation, comparatives, antonyms) of a text column.
+    Perturb(Box<PerturbArgs>),
     /// Show a training set's schema, row count, negatives per row and score statistics.
     Inspect {
         /// A Parquet output (or a JSONL output with its provenance sidecar).
@@ -69,8 +72,11 @@ pub enum Command {
     /// Print the Arrow schema of an output format as JSON (the form kept in schemas/).
     Schema {
         /// The format.
-        #[arg(long, value_enum)]
-        format: Format,
+        #[arg(long, value_enum, required_unless_present = "perturb")]
+        format: Option<Format>,
+        /// Instead: the schema `perturb` writes.
+        #[arg(long, conflicts_with = "format")]
+        perturb: bool,
         /// Negatives per row (n-tuple formats have one column each).
         #[arg(long, default_value_t = 5)]
         num_negatives: usize,

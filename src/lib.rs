@@ -30,6 +30,7 @@ pub mod manifest;
 pub mod mine;
 pub mod output;
 pub mod paths;
+pub mod perturb;
 pub mod pipeline_file;
 pub mod progress;
 pub mod settings;

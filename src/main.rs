@@ -90,13 +90,18 @@ fn run(command: Command) -> anyhow::Result<()> {
             }
         }
         Command::Embed(args) => emit(&hardneg::commands::embed::run(&args)?),
+        Command::Perturb(args) => emit(&hardneg::commands::perturb::run(&args)?),
         Command::Inspect { path } => emit(&hardneg::commands::inspect::run(&path)?),
         Command::Schema {
             format,
+            perturb,
             num_negatives,
             no_provenance,
         } => {
-            let schema = hardneg::output::formats::schema(format, num_negatives, !no_provenance);
+            let schema = match format {
+                Some(format) if !perturb => hardneg::output::formats::schema(format, num_negatives, !no_provenance),
+                _ => hardneg::commands::perturb::schema(),
+            };
             emit(&serde_json::to_string_pretty(&hardneg::output::formats::schema_json(
                 &schema,
             ))?)

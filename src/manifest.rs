@@ -108,6 +108,9 @@ pub struct Manifest {
     pub scores: Scores,
     /// Embedding throughput per phase.
     pub embedding: BTreeMap<String, EmbedStats>,
+    /// The counterfactual stage, when `--counterfactuals` asked for it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub counterfactuals: Option<crate::mine::counterfactual::CounterfactualCounts>,
     /// Seconds per stage.
     pub timings: BTreeMap<String, f64>,
     /// Files written.
@@ -150,6 +153,17 @@ impl Manifest {
             out.push_str(&format!(
                 "\n{} negatives are another row's positive (in-batch collisions; --max-negative-reuse and ids in the output help)",
                 c.cross_row_collisions
+            ));
+        }
+        if let Some(cf) = &self.counterfactuals {
+            let families: Vec<String> = cf.edits.chosen.iter().map(|(f, n)| format!("{f} {n}")).collect();
+            out.push_str(&format!(
+                "\nAdded {} counterfactual negatives to {} of {} rows ({}; {} below the similarity floor)",
+                cf.added,
+                cf.rows_with_counterfactuals,
+                c.rows + c.short_rows_dropped,
+                families.join(", "),
+                cf.below_min_similarity
             ));
         }
         out.push_str(&format!(

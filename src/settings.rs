@@ -140,6 +140,17 @@ pub struct MineSettings {
     #[arg(long)]
     pub max_negative_reuse: Option<usize>,
 
+    /// Add up to this many counterfactual negatives per row: checked minimal edits of the
+    /// positive (numbers, negation, comparatives, antonyms) that stop it answering the query.
+    #[arg(long, default_value_t = 0)]
+    pub counterfactuals: usize,
+    /// Families of counterfactual edits: all, or a list of number, negation, comparative, antonym.
+    #[arg(long, default_value = "all")]
+    pub counterfactual_families: String,
+    /// Counterfactuals whose embedding cosine to their positive falls below this are dropped as broken.
+    #[arg(long, default_value_t = 0.7)]
+    pub counterfactual_min_similarity: f32,
+
     /// Cache corpus embeddings here (keyed by model, precision, max length, prompt and text):
     /// reruns embed only what is missing.
     #[arg(long)]
@@ -220,6 +231,10 @@ impl MineSettings {
         crate::filter::FnFilter::parse(&self.fn_filter)?;
         if self.max_negative_reuse == Some(0) {
             return Err(Config("--max-negative-reuse must be at least 1".into()));
+        }
+        crate::perturb::FamilyName::parse_list(&self.counterfactual_families)?;
+        if !(0.0..=1.0).contains(&self.counterfactual_min_similarity) {
+            return Err(Config("--counterfactual-min-similarity must be between 0 and 1".into()));
         }
         if self.batch_size == 0 || self.max_batch_tokens == 0 || self.sort_window == 0 {
             return Err(Config(

@@ -110,7 +110,12 @@ pub fn text_record(
     obj: &Map<String, Value>,
     fields: &TextFields,
 ) -> Result<Option<TextRecord>> {
-    let id = string_field(path, line, obj, &fields.id, false)?.unwrap_or_default();
+    // No id field configured: the line number is the id.
+    let id = if fields.id.is_empty() {
+        line.to_string()
+    } else {
+        string_field(path, line, obj, &fields.id, false)?.unwrap_or_default()
+    };
     if id.is_empty() {
         return Err(Error::record(path, line, format!("field `{}` is empty", fields.id)));
     }

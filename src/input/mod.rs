@@ -24,7 +24,7 @@ pub struct TextRecord {
 /// Which fields hold the id, the text and (optionally) a title.
 #[derive(Debug, Clone)]
 pub struct TextFields {
-    /// Id field name (`_id` in BEIR).
+    /// Id field name (`_id` in BEIR); empty: the 1-based line or row number is the id.
     pub id: String,
     /// Text field name.
     pub text: String,
@@ -139,10 +139,13 @@ pub fn read_texts(path: &Path, fields: &TextFields, policy: &mut BadRecordPolicy
             push(line, jsonl::text_record(path, line, &obj, fields), policy)
         })?,
         FileKind::Parquet => {
-            let columns =
-                parquet_text::read_string_columns(path, &[&fields.id, &fields.text], fields.title.as_deref())?;
+            let by_row = fields.id.is_empty();
+            let id_column = if by_row { &fields.text } else { &fields.id };
+            let columns = parquet_text::read_string_columns(path, &[id_column, &fields.text], fields.title.as_deref())?;
             for (row, values) in columns.into_iter().enumerate() {
                 let [id, text, title] = values;
+                // No id column configured: the 1-based row number is the id.
+                let id = if by_row { Some((row + 1).to_string()) } else { id };
                 let rec = match (id, text) {
                     (Some(id), Some(text)) => Ok(Some(TextRecord {
                         text: join_title(title.as_deref(), &text),

@@ -1,6 +1,7 @@
 //! `hardneg mine`: embed the corpus into an index, embed the queries, select negatives per query,
 //! and write the training set with its manifest.
 
+pub mod counterfactual;
 pub mod data;
 pub mod select;
 
@@ -492,12 +493,25 @@ pub fn run(s: &MineSettings) -> Result<MineReport> {
     let mined = mine_queries(&data, index.as_ref(), &query_vectors, s)?;
     timings.insert("search_select".to_string(), t.elapsed().as_secs_f64());
 
+    let mut all_rows = training_rows(&data, &mined, s.num_negatives);
+    let counterfactuals = if s.counterfactuals > 0 {
+        let t = Instant::now();
+        let counts = counterfactual::add(&mut all_rows, &data, index.as_ref(), &query_vectors, &mut model, s)?;
+        timings.insert("counterfactuals".to_string(), t.elapsed().as_secs_f64());
+        Some(counts)
+    } else {
+        None
+    };
+
     let t = Instant::now();
-    let all_rows = training_rows(&data, &mined, s.num_negatives);
-    let drop_short = s.drop_short || (s.format.is_fixed_width() && !s.keep_short);
-    let short_rows = all_rows.iter().filter(|r| r.is_short()).count();
-    let rows: Vec<TrainingRow> = all_rows.into_iter().filter(|r| !(drop_short && r.is_short())).collect();
-    let mut writer = TrainingSetWriter::create(&out, s.format, s.num_negatives, !s.no_provenance)?;
+    // Fixed-width formats have a column per negative, counterfactual slots included.
+    let width = s.num_negatives + s.counterfactuals;
+    let fixed = s.format.is_fixed_width();
+    let is_short = |r: &TrainingRow| r.is_short() || (fixed && r.negatives.len() < width);
+    let drop_short = s.drop_short || (fixed && !s.keep_short);
+    let short_rows = all_rows.iter().filter(|r| is_short(r)).count();
+    let rows: Vec<TrainingRow> = all_rows.into_iter().filter(|r| !(drop_short && is_short(r))).collect();
+    let mut writer = TrainingSetWriter::create(&out, s.format, width, !s.no_provenance)?;
     for chunk in rows.chunks(4096) {
         writer.write(chunk)?;
     }
@@ -558,6 +572,7 @@ pub fn run(s: &MineSettings) -> Result<MineReport> {
             ("corpus".to_string(), corpus_stats),
             ("queries".to_string(), query_stats),
         ]),
+        counterfactuals,
         timings,
         outputs: outputs.iter().map(|p| p.display().to_string()).collect(),
     };

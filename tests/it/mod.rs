@@ -1,3 +1,4 @@
+mod counterfactuals;
 mod embed;
 mod errors;
 mod false_negatives;

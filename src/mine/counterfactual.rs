@@ -1,0 +1,125 @@
+//! Counterfactual negatives for mining rows: checked edits of each row's positive (in the
+//! sentences that answer the query), embedded and scored against the query, added after the
+//! mined negatives.
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+
+use super::EmbeddingModel;
+use super::data::MiningData;
+use crate::error::Result;
+use crate::index::{NeighborIndex, dot};
+use crate::output::{Negative, TrainingRow};
+use crate::perturb::{BatchReport, FamilyName, Item, Perturber, perturb_all};
+use crate::settings::MineSettings;
+
+/// What the counterfactual stage did, for the manifest.
+#[derive(Debug, Clone, Serialize)]
+pub struct CounterfactualCounts {
+    /// Edits proposed, rejected and chosen (see [`BatchReport`]).
+    pub edits: BatchReport,
+    /// Chosen edits dropped because their cosine to the positive fell below the floor.
+    pub below_min_similarity: usize,
+    /// Counterfactual negatives written into rows.
+    pub added: usize,
+    /// Rows that got at least one.
+    pub rows_with_counterfactuals: usize,
+    /// Distinct bigrams the fluency check knew.
+    pub known_bigrams: usize,
+}
+
+/// Adds up to `--counterfactuals` edits of the positive to every row.
+pub fn add(
+    rows: &mut [TrainingRow],
+    data: &MiningData,
+    index: &dyn NeighborIndex,
+    query_vectors: &[f32],
+    model: &mut EmbeddingModel,
+    s: &MineSettings,
+) -> Result<CounterfactualCounts> {
+    let families = FamilyName::parse_list(&s.counterfactual_families)?;
+    let mut perturber = Perturber::new(&families, s.seed);
+    for text in &data.corpus.texts {
+        perturber.learn(text);
+    }
+    let keys: Vec<String> = rows
+        .iter()
+        .map(|r| format!("{}\u{1f}{}", r.query_id, r.positive_id))
+        .collect();
+    let items: Vec<Item> = rows
+        .iter()
+        .zip(&keys)
+        .map(|(r, key)| Item {
+            key,
+            text: &r.positive,
+            query: Some(&r.query),
+        })
+        .collect();
+    let (chosen, report) = perturb_all(&perturber, &items, s.counterfactuals, s.seed);
+
+    // Embed each distinct edited text once.
+    let mut slot: HashMap<&str, usize> = HashMap::new();
+    let mut texts: Vec<String> = Vec::new();
+    for c in chosen.iter().flatten() {
+        slot.entry(c.proposal.text.as_str()).or_insert_with(|| {
+            texts.push(c.proposal.text.clone());
+            texts.len() - 1
+        });
+    }
+    let dim = model.embedder.dim();
+    let mut vectors = Vec::with_capacity(texts.len() * dim);
+    if !texts.is_empty() {
+        model.embed(&texts, &s.corpus_prompt, false, |v| {
+            vectors.extend_from_slice(&v);
+            Ok(())
+        })?;
+    }
+    let query_slot: HashMap<&str, usize> = data
+        .queries
+        .iter()
+        .enumerate()
+        .map(|(i, q)| (q.id.as_str(), i))
+        .collect();
+    let mut additions: Vec<Vec<Negative>> = Vec::with_capacity(rows.len());
+    let mut below = 0;
+    for (row, list) in rows.iter().zip(&chosen) {
+        let mut added = Vec::new();
+        if !list.is_empty() {
+            let q = query_slot[row.query_id.as_str()];
+            let query = &query_vectors[q * dim..(q + 1) * dim];
+            let positive_row = data.corpus.row_of[&row.positive_id];
+            let positive = index.vector(data.corpus.canonical[positive_row as usize])?;
+            for c in list {
+                let k = slot[c.proposal.text.as_str()];
+                let edited = &vectors[k * dim..(k + 1) * dim];
+                if dot(&positive, edited) < s.counterfactual_min_similarity {
+                    below += 1;
+                    continue;
+                }
+                added.push(Negative {
+                    id: c.id(&row.positive_id),
+                    text: c.proposal.text.clone(),
+                    score: dot(query, edited),
+                    rank: None,
+                    source: format!("counterfactual:{}", c.proposal.family.name()),
+                    edit: Some(c.proposal.edit.clone()),
+                });
+            }
+        }
+        additions.push(added);
+    }
+    let mut counts = CounterfactualCounts {
+        edits: report,
+        below_min_similarity: below,
+        added: 0,
+        rows_with_counterfactuals: 0,
+        known_bigrams: perturber.known_bigrams(),
+    };
+    for (row, added) in rows.iter_mut().zip(additions) {
+        counts.added += added.len();
+        counts.rows_with_counterfactuals += usize::from(!added.is_empty());
+        row.negatives.extend(added);
+    }
+    Ok(counts)
+}
