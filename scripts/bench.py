@@ -94,6 +94,23 @@ def scale_rows(scripts, py):
     return rows
 
 
+def perturb_rows(data):
+    """Counterfactual edits of every corpus passage, one family at a time: texts and chosen edits
+    per second of the edit stage (embedding excluded), beside the run's own embedding rate."""
+    rows = []
+    for family in ("number", "negation", "comparative", "antonym", "all"):
+        out = OUT / f"perturb-{family}.parquet"
+        cmd = [BIN, "perturb", "--input", data / "corpus.jsonl", "--out", out, "--families", family, "--threads", THREADS]
+        timed(cmd)
+        m = json.loads(Path(f"{out}.manifest.json").read_text())
+        e, secs = m["edits"], m["edit_seconds"]
+        chosen = sum(e["chosen"].values())
+        embed_rate = m["embedding"]["texts"] / m["embedding"]["wall_seconds"]
+        rows.append((family, e["texts"] / secs, chosen, chosen / secs, embed_rate,
+                     " ".join(str(c).replace(str(ROOT) + "/", "").replace(str(ROOT.parent) + "/", "../") for c in cmd)))
+    return rows
+
+
 def main():
     OUT.mkdir(exist_ok=True)
     data = data_dir()
@@ -121,12 +138,38 @@ def main():
     for n, name, wall, rss in scale:
         lines.append(f"| {n:,} | {name} | {wall:.1f} | {rss:.0f} |")
     table = "\n".join(lines)
+    rewrite("bench", table)
+    print(table)
+    perturb_table(data)
+
+
+def rewrite(marker, table):
+    """Replaces the text between `<!-- marker:start -->` and `<!-- marker:end -->` in BENCHMARKS.md."""
     path = ROOT / "BENCHMARKS.md"
-    text = path.read_text() if path.exists() else "# Benchmarks\n\n<!-- bench:start -->\n<!-- bench:end -->\n"
-    text = re.sub(r"<!-- bench:start -->.*<!-- bench:end -->", lambda _: f"<!-- bench:start -->\n{table}\n<!-- bench:end -->", text, flags=re.S)
+    text = path.read_text()
+    start, end = f"<!-- {marker}:start -->", f"<!-- {marker}:end -->"
+    if start not in text:
+        text += f"\n{start}\n{end}\n"
+    text = re.sub(f"{start}.*{end}", lambda _: f"{start}\n{table}\n{end}", text, flags=re.S)
     path.write_text(text)
+
+
+def perturb_table(data):
+    """The counterfactual table (`BENCH_ONLY=perturb` runs just this one)."""
+    OUT.mkdir(exist_ok=True)
+    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "unknown CPU")
+    lines = [f"Run by `make bench` on {time.strftime('%Y-%m-%d')}: {cpu}, {THREADS} threads, every passage of `{data.name}`.", "",
+             "| counterfactual family | texts/s (edit stage) | edits chosen | edits/s | embedding texts/s (same run) | edit stage ÷ embedding | command |",
+             "|---|---|---|---|---|---|---|"]
+    for family, tps, chosen, eps, emb_rate, cmd in perturb_rows(data):
+        lines.append(f"| {family} | {tps:,.0f} | {chosen} | {eps:,.0f} | {emb_rate:.1f} | {tps / emb_rate:,.0f}× | `{cmd}` |")
+    table = "\n".join(lines)
+    rewrite("perturb", table)
     print(table)
 
 
 if __name__ == "__main__":
-    main()
+    if os.environ.get("BENCH_ONLY") == "perturb":
+        perturb_table(data_dir())
+    else:
+        main()

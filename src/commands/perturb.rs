@@ -105,6 +105,10 @@ struct PerturbReport {
     edits: BatchReport,
     below_min_similarity: usize,
     written: usize,
+    /// Seconds spent finding, checking, balancing and choosing edits (embedding excluded).
+    edit_seconds: f64,
+    /// Embedding of sources and edits for the similarity floor.
+    embedding: crate::embed::EmbedStats,
     seconds: f64,
 }
 
@@ -139,7 +143,9 @@ pub fn run(a: &PerturbArgs) -> Result<String> {
             query: None,
         })
         .collect();
+    let edit_started = std::time::Instant::now();
     let (chosen, report) = perturb_all(&perturber, &items, a.counterfactuals, a.seed);
+    let edit_seconds = edit_started.elapsed().as_secs_f64();
 
     // Embed sources and edits; drop edits below the similarity floor.
     let settings = MineSettings {
@@ -159,7 +165,7 @@ pub fn run(a: &PerturbArgs) -> Result<String> {
             .flat_map(|&i| chosen[i].iter().map(|c| c.proposal.text.clone())),
     );
     let mut vectors = Vec::with_capacity(texts.len() * dim);
-    model.embed(&texts, "", false, |v| {
+    let embed_stats = model.embed(&texts, "", false, |v| {
         vectors.extend_from_slice(&v);
         Ok(())
     })?;
@@ -201,6 +207,8 @@ pub fn run(a: &PerturbArgs) -> Result<String> {
         edits: report,
         below_min_similarity: below,
         written: rows.len(),
+        edit_seconds,
+        embedding: embed_stats,
         seconds: started.elapsed().as_secs_f64(),
     };
     let json = serde_json::to_vec_pretty(&summary).expect("report serializes");

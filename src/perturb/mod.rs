@@ -430,7 +430,9 @@ pub struct BatchReport {
 /// times keeps its `min(n, r + 1)` edits with the lowest draws. (The balancer evens out what
 /// items offer; which family an item ends up with can still tilt the chosen directions.)
 fn thin_to_balance(chosen: &mut [Vec<Chosen>]) {
-    let mut by_direction: HashMap<(FamilyName, String), Vec<(f64, usize, usize)>> = HashMap::new();
+    /// (draw, item, position in the item's list) of each chosen edit.
+    type Sites = Vec<(f64, usize, usize)>;
+    let mut by_direction: HashMap<(FamilyName, String), Sites> = HashMap::new();
     for (i, list) in chosen.iter().enumerate() {
         for (k, c) in list.iter().enumerate() {
             let key = (c.proposal.family, c.proposal.direction.clone());

@@ -360,7 +360,7 @@ fn with_separators(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::new();
     for (k, c) in digits.chars().enumerate() {
-        if k > 0 && (digits.len() - k) % 3 == 0 {
+        if k > 0 && (digits.len() - k).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -521,7 +521,7 @@ mod tests {
             let v = word_value(&new.to_lowercase()).unwrap();
             match orig.as_str() {
                 "Two" => assert!((3..=9).contains(&v) && new.starts_with(char::is_uppercase)),
-                "twenty" => assert!(v % 10 == 0 && v >= 30 || (10..20).contains(&v)),
+                "twenty" => assert!(v.is_multiple_of(10) && v >= 30 || (10..20).contains(&v)),
                 other => panic!("edited {other}"),
             }
         }

@@ -90,3 +90,33 @@ def test_tevatron_jsonl(tmp_path):
     assert set(first) == {"query_id", "query", "positive_passages", "negative_passages"}
     assert set(first["negative_passages"][0]) == {"docid", "title", "text"}
     assert len(first["negative_passages"]) == 3
+
+
+def test_counterfactual_negatives_carry_their_edit(tmp_path):
+    path = mine(tmp_path, "triplet", "--counterfactuals", "2")
+    table = pq.read_table(path)
+    edits = table.schema.field("negative_edits").type
+    assert [f.name for f in edits.value_type] == ["family", "original", "replacement"]
+    ds = hf(path)
+    rows = [r for r in ds if r["negative_source"].startswith("counterfactual:")]
+    assert rows, "the sample yields counterfactuals"
+    for r in rows:
+        family = r["negative_source"].split(":", 1)[1]
+        assert r["negative_id"].startswith(f"{r['positive_id']}#cf:{family}:")
+        assert r["negative_rank"] is None
+        (edit,) = r["negative_edits"]
+        assert edit["family"] == family and edit["original"] in r["positive"]
+        assert r["negative"] != r["positive"] and edit["replacement"] in r["negative"]
+    mined = [r for r in ds if r["negative_source"] == "mined"]
+    assert all(r["negative_edits"] in (None, [], [None]) for r in mined)
+
+
+def test_perturb_output_reads_back(tmp_path):
+    out = tmp_path / "edits.parquet"
+    subprocess.run([str(BIN), "perturb", "--input", str(SAMPLE / "queries.jsonl"), "--out", str(out), "--counterfactuals", "1"],
+                   check=True, cwd=ROOT, capture_output=True)
+    table = pq.read_table(out)
+    assert table.column_names == ["id", "source_id", "source", "text", "family", "original", "replacement", "direction", "similarity"]
+    for row in table.to_pylist():
+        assert row["text"] != row["source"] and row["id"] == f"{row['source_id']}#cf:{row['family']}:0"
+        assert row["original"] in row["source"] and row["replacement"] in row["text"]
