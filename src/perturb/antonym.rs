@@ -3,12 +3,10 @@
 //! stable`, `is very stable`) or before a noun-like word (`stable flow`). Capitalised words inside
 //! a sentence (names), hyphenated compounds and `not`/`non` before the word are left alone.
 
-use std::collections::HashMap;
-
 use rand_chacha::ChaCha8Rng;
 
-use super::comparative::parse_pairs;
-use super::text::{Sentence, TokenKind, is_ly_adverb, is_negation, is_stopword, match_case};
+use super::comparative::PairTable;
+use super::text::{Sentence, TokenKind, is_ly_adverb, is_negation, is_stopword};
 use super::{Candidate, Family, FamilyName};
 
 /// The curated pairs, shipped with the binary (WordNet 3.0 licence in data/WORDNET-LICENSE).
@@ -41,14 +39,14 @@ const INTENSIFIERS: &[&str] = &[
 
 /// The antonym family.
 pub struct Antonyms {
-    partner: HashMap<String, String>,
+    pairs: PairTable,
 }
 
 impl Antonyms {
     /// Loads the shipped table.
     pub fn new() -> Self {
         Antonyms {
-            partner: parse_pairs(TABLE),
+            pairs: PairTable::parse(TABLE),
         }
     }
 }
@@ -65,20 +63,15 @@ impl Family for Antonyms {
     }
 
     fn candidates(&self, text: &str, s: &Sentence, _rng: &mut ChaCha8Rng, out: &mut Vec<Candidate>) {
-        let word = |i: isize| -> &str {
-            if i < 0 {
-                return "";
-            }
-            s.tokens.get(i as usize).map_or("", |t| t.lower.as_str())
-        };
+        let word = |i: isize| s.word(i);
         for (i, t) in s.tokens.iter().enumerate() {
-            let Some(partner) = self.partner.get(&t.lower) else {
+            let Some(partner) = self.pairs.partner(&t.lower) else {
                 continue;
             };
             let original = &text[t.start..t.end];
             let (prev, next) = (word(i as isize - 1), word(i as isize + 1));
             let capitalised_inside = i > 0 && original.starts_with(char::is_uppercase);
-            let partner_present = s.tokens.iter().any(|o| &o.lower == partner);
+            let partner_present = s.tokens.iter().any(|o| o.lower == partner);
             if capitalised_inside || partner_present || prev == "-" || next == "-" || is_negation(prev) || prev == "non"
             {
                 continue;
@@ -90,45 +83,27 @@ impl Family for Antonyms {
                     && !is_stopword(&n.lower)
                     && !is_negation(&n.lower)
                     && !is_ly_adverb(&n.lower)
-                    && !self.partner.contains_key(&n.lower)
+                    && self.pairs.partner(&n.lower).is_none()
                     && !COPULAS.contains(&n.lower.as_str())
             });
             if !(predicative || attributive) {
                 continue;
             }
-            out.push(Candidate {
-                start: t.start,
-                end: t.end,
-                replacement: match_case(original, partner),
-                direction: format!("{}>{}", t.lower, partner),
-            });
+            out.push(PairTable::swap(text, t, partner));
         }
     }
 
     fn vocabulary(&self) -> Vec<String> {
-        self.partner.keys().cloned().collect()
+        self.pairs.words()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::perturb::text::sentences;
-    use rand::SeedableRng;
 
     fn edits(text: &str) -> Vec<String> {
-        let mut rng = ChaCha8Rng::seed_from_u64(1);
-        let family = Antonyms::new();
-        let mut out = Vec::new();
-        for s in sentences(text) {
-            let mut c = Vec::new();
-            family.candidates(text, &s, &mut rng, &mut c);
-            out.extend(
-                c.into_iter()
-                    .map(|c| format!("{}{}{}", &text[..c.start], c.replacement, &text[c.end..])),
-            );
-        }
-        out
+        crate::perturb::candidate_texts(&Antonyms::new(), text)
     }
 
     #[test]
@@ -153,9 +128,9 @@ mod tests {
     #[test]
     fn the_table_has_curated_pairs_and_no_raw_noise() {
         let family = Antonyms::new();
-        assert!(family.partner.len() >= 2 * 300);
+        assert!(family.pairs.len() >= 2 * 300);
         for noise in ["on", "off", "found", "lost", "leading", "following", "made", "out"] {
-            assert!(!family.partner.contains_key(noise), "{noise}");
+            assert!(family.pairs.partner(noise).is_none(), "{noise}");
         }
     }
 }

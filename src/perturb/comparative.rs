@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use rand_chacha::ChaCha8Rng;
 
-use super::text::{Sentence, TokenKind, match_case};
+use super::text::{Sentence, Token, TokenKind, match_case};
 use super::{Candidate, Family, FamilyName};
 
 /// The curated pairs, shipped with the binary.
@@ -38,14 +38,14 @@ const REFERENCE_VERBS: &[&str] = &[
 
 /// The comparative family.
 pub struct Comparatives {
-    partner: HashMap<String, String>,
+    pairs: PairTable,
 }
 
 impl Comparatives {
     /// Loads the shipped table.
     pub fn new() -> Self {
         Comparatives {
-            partner: parse_pairs(TABLE),
+            pairs: PairTable::parse(TABLE),
         }
     }
 }
@@ -56,16 +56,54 @@ impl Default for Comparatives {
     }
 }
 
-/// Both directions of every tab-separated pair (`#` lines are comments).
-pub fn parse_pairs(table: &str) -> HashMap<String, String> {
-    let mut out = HashMap::new();
-    for line in table.lines().filter(|l| !l.starts_with('#') && !l.trim().is_empty()) {
-        if let Some((a, b)) = line.split_once('\t') {
-            out.insert(a.trim().to_string(), b.trim().to_string());
-            out.insert(b.trim().to_string(), a.trim().to_string());
+/// Word pairs that swap both ways (tab-separated lines, `#` comments), shared by the comparative
+/// and antonym families.
+pub struct PairTable {
+    partner: HashMap<String, String>,
+}
+
+impl PairTable {
+    /// Parses a table.
+    pub fn parse(table: &str) -> Self {
+        let mut partner = HashMap::new();
+        for line in table.lines().filter(|l| !l.starts_with('#') && !l.trim().is_empty()) {
+            if let Some((a, b)) = line.split_once('\t') {
+                partner.insert(a.trim().to_string(), b.trim().to_string());
+                partner.insert(b.trim().to_string(), a.trim().to_string());
+            }
+        }
+        PairTable { partner }
+    }
+
+    /// The other word of `word`'s pair.
+    pub fn partner(&self, word: &str) -> Option<&str> {
+        self.partner.get(word).map(String::as_str)
+    }
+
+    /// Number of words (twice the pairs).
+    pub fn len(&self) -> usize {
+        self.partner.len()
+    }
+
+    /// Whether the table is empty.
+    pub fn is_empty(&self) -> bool {
+        self.partner.is_empty()
+    }
+
+    /// Every word of the table.
+    pub fn words(&self) -> Vec<String> {
+        self.partner.keys().cloned().collect()
+    }
+
+    /// The edit that swaps token `t` of `text` for `partner`, case kept, keyed `word>partner`.
+    pub fn swap(text: &str, t: &Token, partner: &str) -> Candidate {
+        Candidate {
+            start: t.start,
+            end: t.end,
+            replacement: match_case(&text[t.start..t.end], partner),
+            direction: format!("{}>{}", t.lower, partner),
         }
     }
-    out
 }
 
 fn fixed_phrase(prev: &str, word: &str, next: &str) -> bool {
@@ -99,19 +137,14 @@ impl Family for Comparatives {
     }
 
     fn candidates(&self, text: &str, s: &Sentence, _rng: &mut ChaCha8Rng, out: &mut Vec<Candidate>) {
-        let word = |i: isize| -> &str {
-            if i < 0 {
-                return "";
-            }
-            s.tokens.get(i as usize).map_or("", |t| t.lower.as_str())
-        };
+        let word = |i: isize| s.word(i);
         for (i, t) in s.tokens.iter().enumerate() {
-            let Some(partner) = self.partner.get(&t.lower) else {
+            let Some(partner) = self.pairs.partner(&t.lower) else {
                 continue;
             };
             let (prev, next) = (word(i as isize - 1), word(i as isize + 1));
             // A pair in one sentence ("success and failure") would be written twice.
-            let partner_present = s.tokens.iter().any(|o| &o.lower == partner);
+            let partner_present = s.tokens.iter().any(|o| o.lower == partner);
             let capitalised_inside = i > 0 && text[t.start..t.end].starts_with(char::is_uppercase);
             let over_and_above = t.lower == "above" && prev == "and" && word(i as isize - 2) == "over";
             // "more than one" has no reverse: "less than one person".
@@ -134,40 +167,21 @@ impl Family for Comparatives {
             if matches!(t.lower.as_str(), "above" | "below") && (!next_is_word || REFERENCE_VERBS.contains(&prev)) {
                 continue;
             }
-            let original = &text[t.start..t.end];
-            out.push(Candidate {
-                start: t.start,
-                end: t.end,
-                replacement: match_case(original, partner),
-                direction: format!("{}>{}", t.lower, partner),
-            });
+            out.push(PairTable::swap(text, t, partner));
         }
     }
 
     fn vocabulary(&self) -> Vec<String> {
-        self.partner.keys().cloned().collect()
+        self.pairs.words()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::perturb::text::sentences;
-    use rand::SeedableRng;
 
     fn edits(text: &str) -> Vec<String> {
-        let mut rng = ChaCha8Rng::seed_from_u64(1);
-        let family = Comparatives::new();
-        let mut out = Vec::new();
-        for s in sentences(text) {
-            let mut c = Vec::new();
-            family.candidates(text, &s, &mut rng, &mut c);
-            out.extend(
-                c.into_iter()
-                    .map(|c| format!("{}{}{}", &text[..c.start], c.replacement, &text[c.end..])),
-            );
-        }
-        out
+        crate::perturb::candidate_texts(&Comparatives::new(), text)
     }
 
     #[test]

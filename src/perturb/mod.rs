@@ -505,6 +505,23 @@ pub fn perturb_all(perturber: &Perturber, items: &[Item<'_>], n: usize, seed: u6
     (chosen, report)
 }
 
+/// Every candidate a family offers on `text`, applied, one text each (for the families' tests).
+#[cfg(test)]
+pub(crate) fn candidate_texts(family: &dyn Family, text: &str) -> Vec<String> {
+    let mut rng = ChaCha8Rng::seed_from_u64(1);
+    let mut out = Vec::new();
+    for s in text::sentences(text) {
+        let mut candidates = Vec::new();
+        family.candidates(text, &s, &mut rng, &mut candidates);
+        out.extend(
+            candidates
+                .into_iter()
+                .map(|c| format!("{}{}{}", &text[..c.start], c.replacement, &text[c.end..])),
+        );
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -158,7 +158,7 @@ impl Family for Negation {
 }
 
 fn word(s: &Sentence, i: usize) -> &str {
-    s.tokens.get(i).map_or("", |t| t.lower.as_str())
+    s.word(i as isize)
 }
 
 /// Direction keys by surface form, so the balancer evens out each form's cue (`is not`, `was
@@ -311,21 +311,9 @@ fn third_person(verb: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::perturb::text::sentences;
-    use rand::SeedableRng;
 
     fn edits(text: &str) -> Vec<String> {
-        let mut rng = ChaCha8Rng::seed_from_u64(1);
-        let mut out = Vec::new();
-        for s in sentences(text) {
-            let mut c = Vec::new();
-            Negation.candidates(text, &s, &mut rng, &mut c);
-            out.extend(
-                c.into_iter()
-                    .map(|c| format!("{}{}{}", &text[..c.start], c.replacement, &text[c.end..])),
-            );
-        }
-        out
+        crate::perturb::candidate_texts(&Negation, text)
     }
 
     #[test]

@@ -188,10 +188,7 @@ impl Family for Numbers {
 }
 
 fn lower(s: &Sentence, i: isize) -> &str {
-    if i < 0 {
-        return "";
-    }
-    s.tokens.get(i as usize).map_or("", |t| t.lower.as_str())
+    s.word(i)
 }
 
 /// The word before token `i`, skipping one full stop (`Fig. 3`).

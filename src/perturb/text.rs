@@ -68,6 +68,16 @@ pub struct Sentence {
     pub tokens: Vec<Token>,
 }
 
+impl Sentence {
+    /// The lower-cased token at `i`, or "" outside the sentence (so rules can look around freely).
+    pub fn word(&self, i: isize) -> &str {
+        usize::try_from(i)
+            .ok()
+            .and_then(|i| self.tokens.get(i))
+            .map_or("", |t| t.lower.as_str())
+    }
+}
+
 /// Abbreviations after which a full stop does not end a sentence.
 const ABBREVIATIONS: &[&str] = &[
     "al", "e.g", "i.e", "eg", "ie", "fig", "figs", "vs", "approx", "ca", "cf", "dr", "mr", "mrs", "ms", "prof", "no",
