@@ -169,11 +169,6 @@ impl Perturber {
         self.bigrams.len()
     }
 
-    /// The families, in the order they are tried.
-    pub fn families(&self) -> Vec<FamilyName> {
-        self.families.iter().map(|f| f.name()).collect()
-    }
-
     /// Every checked edit of `text` (identified by `item` for seeding). With a query, only the
     /// sentences that overlap it most are edited, so the edited passage stops answering it.
     pub fn propose(&self, item: &str, text: &str, query: Option<&str>) -> Proposals {

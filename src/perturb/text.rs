@@ -26,13 +26,6 @@ pub struct Token {
     pub kind: TokenKind,
 }
 
-impl Token {
-    /// Whether the token is a word (not a number or punctuation).
-    pub fn is_word(&self) -> bool {
-        self.kind == TokenKind::Word
-    }
-}
-
 /// Splits `text` into tokens (Unicode word boundaries, whitespace dropped), offsets relative to `base`.
 pub fn tokens(text: &str, base: usize) -> Vec<Token> {
     text.split_word_bound_indices()
