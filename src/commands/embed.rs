@@ -8,7 +8,6 @@ use arrow::datatypes::{DataType, Field, Schema};
 use clap::Args;
 use parquet::arrow::ArrowWriter;
 
-use crate::embed::model::Precision;
 use crate::error::{Error, Result};
 use crate::input::{self, BadRecordPolicy, TextFields};
 use crate::mine::EmbeddingModel;
@@ -36,18 +35,9 @@ pub struct EmbedArgs {
     /// Text prepended to every input (e.g. "query: ").
     #[arg(long, default_value = "")]
     pub prompt: String,
-    /// Model folder (default: the one `make setup` prepares).
-    #[arg(long)]
-    pub model: Option<PathBuf>,
-    /// fp32, int8 or fp16.
-    #[arg(long, value_enum, default_value = "fp32")]
-    pub precision: Precision,
-    /// cpu, cuda or cuda:N.
-    #[arg(long, default_value = "cpu")]
-    pub device: String,
-    /// Threads (default: all cores).
-    #[arg(long)]
-    pub threads: Option<usize>,
+    /// Model, precision, device and threads.
+    #[command(flatten)]
+    pub model: super::ModelArgs,
     /// Most texts per batch.
     #[arg(long, default_value_t = 32)]
     pub batch_size: usize,
@@ -72,14 +62,10 @@ pub fn run(a: &EmbedArgs) -> Result<String> {
     };
     let records = input::read_texts(&a.input, &fields, &mut BadRecordPolicy::strict())?;
     let settings = MineSettings {
-        model: a.model.clone(),
-        precision: a.precision,
-        device: a.device.clone(),
-        threads: a.threads,
         batch_size: a.batch_size,
         max_batch_tokens: a.max_batch_tokens,
         max_length: a.max_length,
-        ..MineSettings::default()
+        ..a.model.settings()
     };
     let mut model = EmbeddingModel::open(&settings)?;
     let dim = model.embedder.dim();

@@ -4,3 +4,40 @@ pub mod embed;
 pub mod eval;
 pub mod inspect;
 pub mod perturb;
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use crate::embed::model::Precision;
+use crate::settings::MineSettings;
+
+/// The model flags `embed` and `perturb` share with `mine`.
+#[derive(Debug, Clone, Args)]
+pub struct ModelArgs {
+    /// Model folder (default: the one `make setup` prepares).
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// fp32, int8 or fp16.
+    #[arg(long, value_enum, default_value = "fp32")]
+    pub precision: Precision,
+    /// cpu, cuda or cuda:N.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// Threads (default: all cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+}
+
+impl ModelArgs {
+    /// Mining settings with these model flags and every other setting at its default.
+    pub fn settings(&self) -> MineSettings {
+        MineSettings {
+            model: self.model.clone(),
+            precision: self.precision,
+            device: self.device.clone(),
+            threads: self.threads,
+            ..MineSettings::default()
+        }
+    }
+}

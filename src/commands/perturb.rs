@@ -10,13 +10,11 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use clap::Args;
 use parquet::arrow::ArrowWriter;
 
-use crate::embed::model::Precision;
 use crate::error::{Error, Result};
 use crate::input::{self, BadRecordPolicy, TextFields};
 use crate::mine::EmbeddingModel;
 use crate::output::{PendingFile, manifest_path, write_atomic};
 use crate::perturb::{BatchReport, FamilyName, Item, Perturber, perturb_all};
-use crate::settings::MineSettings;
 
 /// Options of `hardneg perturb`.
 #[derive(Debug, Clone, Args)]
@@ -48,18 +46,9 @@ pub struct PerturbArgs {
     /// Seed (each text's edits depend on seed, id and family only).
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
-    /// Model folder (default: the one `make setup` prepares).
-    #[arg(long)]
-    pub model: Option<PathBuf>,
-    /// fp32, int8 or fp16.
-    #[arg(long, value_enum, default_value = "fp32")]
-    pub precision: Precision,
-    /// cpu, cuda or cuda:N.
-    #[arg(long, default_value = "cpu")]
-    pub device: String,
-    /// Threads (default: all cores).
-    #[arg(long)]
-    pub threads: Option<usize>,
+    /// Model, precision, device and threads.
+    #[command(flatten)]
+    pub model: super::ModelArgs,
 }
 
 /// The columns `perturb` writes.
@@ -148,14 +137,7 @@ pub fn run(a: &PerturbArgs) -> Result<String> {
     let edit_seconds = edit_started.elapsed().as_secs_f64();
 
     // Embed sources and edits; drop edits below the similarity floor.
-    let settings = MineSettings {
-        model: a.model.clone(),
-        precision: a.precision,
-        device: a.device.clone(),
-        threads: a.threads,
-        ..MineSettings::default()
-    };
-    let mut model = EmbeddingModel::open(&settings)?;
+    let mut model = EmbeddingModel::open(&a.model.settings())?;
     let dim = model.embedder.dim();
     let edited: Vec<usize> = (0..records.len()).filter(|&i| !chosen[i].is_empty()).collect();
     let mut texts: Vec<String> = edited.iter().map(|&i| records[i].text.clone()).collect();

@@ -187,17 +187,13 @@ impl Family for Numbers {
     }
 }
 
-fn lower(s: &Sentence, i: isize) -> &str {
-    s.word(i)
-}
-
 /// The word before token `i`, skipping one full stop (`Fig. 3`).
 fn word_before(s: &Sentence, i: usize) -> &str {
     let i = i as isize;
-    if lower(s, i - 1) == "." {
-        lower(s, i - 2)
+    if s.word(i - 1) == "." {
+        s.word(i - 2)
     } else {
-        lower(s, i - 1)
+        s.word(i - 1)
     }
 }
 
@@ -210,23 +206,23 @@ fn is_label(s: &Sentence, i: usize) -> bool {
 fn in_number_list(s: &Sentence, i: usize) -> bool {
     let number_at = |j: isize| j >= 0 && s.tokens.get(j as usize).is_some_and(|t| t.kind == TokenKind::Number);
     let i = i as isize;
-    (lower(s, i + 1) == "," && number_at(i + 2)) || (lower(s, i - 1) == "," && number_at(i - 2))
+    (s.word(i + 1) == "," && number_at(i + 2)) || (s.word(i - 1) == "," && number_at(i - 2))
 }
 
 /// The other bound when token `i` is one end of a range (`40-81`, `from 2 to 5`, `between 4 and 9`):
 /// `(other value, i is the lower bound)`.
 fn range_partner(s: &Sentence, i: usize, value: impl Fn(&Token) -> Option<f64>) -> Option<(f64, bool)> {
     let link = |j: usize| {
-        let l = lower(s, j as isize);
-        RANGE_LINKS.contains(&l) || (l == "and" && lower(s, j as isize - 2) == "between")
+        let l = s.word(j as isize);
+        RANGE_LINKS.contains(&l) || (l == "and" && s.word(j as isize - 2) == "between")
     };
     let after = link(i + 1).then(|| s.tokens.get(i + 2).and_then(&value)).flatten();
     if let Some(v) = after {
         return Some((v, true));
     }
     if i >= 2
-        && (RANGE_LINKS.contains(&lower(s, i as isize - 1))
-            || (lower(s, i as isize - 1) == "and" && lower(s, i as isize - 3) == "between"))
+        && (RANGE_LINKS.contains(&s.word(i as isize - 1))
+            || (s.word(i as isize - 1) == "and" && s.word(i as isize - 3) == "between"))
     {
         return value(&s.tokens[i - 2]).map(|v| (v, false));
     }
@@ -271,19 +267,19 @@ fn digits(text: &str, s: &Sentence, i: usize, rng: &mut ChaCha8Rng) -> Option<(S
     let value = parse_digits(raw)?;
     let before = text[..t.start].chars().next_back();
     let after = text[t.end..].chars().next();
-    let next = lower(s, i as isize + 1);
-    let percent = next == "%" || next == "percent" || (next == "per" && lower(s, i as isize + 2) == "cent");
+    let next = s.word(i as isize + 1);
+    let percent = next == "%" || next == "percent" || (next == "per" && s.word(i as isize + 2) == "cent");
     // Glued to letters, slashes or brackets: an id, a citation marker or an enumerator.
     if before.is_some_and(|c| !(c.is_whitespace() || c == '(' || c == '~' || c == '$' || c == '£' || c == '€' || c == '≈'))
         || before == Some('(') && !percent
         || after.is_some_and(|c| !(c.is_whitespace() || ",;:%.-–)".contains(c)))
         // "1)" and "(1)" are enumerators; "(n = 30)" is a quantity.
-        || after == Some(')') && (before == Some('(') || i == 0 || s.tokens[i - 1].kind == TokenKind::Punct && lower(s, i as isize - 1) != "=")
+        || after == Some(')') && (before == Some('(') || i == 0 || s.tokens[i - 1].kind == TokenKind::Punct && s.word(i as isize - 1) != "=")
         || (i == 0 && matches!(next, "." | ")" | ":"))
         || next == ":"
         || is_label(s, i)
         || in_number_list(s, i)
-        || (matches!(lower(s, i as isize - 1), "<" | ">" | "=" | "≤" | "≥") && lower(s, i as isize - 2) == "p")
+        || (matches!(s.word(i as isize - 1), "<" | ">" | "=" | "≤" | "≥") && s.word(i as isize - 2) == "p")
     {
         return None;
     }
@@ -369,12 +365,11 @@ fn with_separators(n: u64) -> String {
 fn word(s: &Sentence, i: usize, rng: &mut ChaCha8Rng) -> Option<(String, String)> {
     let w = s.tokens[i].lower.as_str();
     let value = word_value(w)?;
-    let (prev, next) = (lower(s, i as isize - 1), lower(s, i as isize + 1));
-    let compound =
-        |j: isize| lower(s, j) == "-" && word_value(lower(s, j + if j > i as isize { 1 } else { -1 })).is_some();
+    let (prev, next) = (s.word(i as isize - 1), s.word(i as isize + 1));
+    let compound = |j: isize| s.word(j) == "-" && word_value(s.word(j + if j > i as isize { 1 } else { -1 })).is_some();
     // Fractions: "four-fifths", "two-thirds".
     let fraction = next == "-" && {
-        let after = lower(s, i as isize + 2);
+        let after = s.word(i as isize + 2);
         after.ends_with("th")
             || after.ends_with("ths")
             || after.starts_with("third")
