@@ -3,7 +3,7 @@
 //! what is missing. Each embedded window is written as its own Parquet part under a temporary
 //! name and renamed when complete; a part that cannot be read is reported, removed and rebuilt.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -54,6 +54,23 @@ impl EmbeddingCache {
         h.finalize()[..16].try_into().expect("16 bytes")
     }
 
+    /// Where the HNSW index of one corpus is saved: named by a digest of the index layout, every
+    /// row's duplicate group and the keys of the texts embedded (in row order), so any change to the
+    /// corpus, the model or the index settings names another file.
+    pub fn index_path<'a>(&self, layout: &str, canonical: &[u32], keys: impl Iterator<Item = &'a Key>) -> PathBuf {
+        let mut h = Sha256::new();
+        h.update(&self.prefix);
+        h.update(layout.as_bytes());
+        h.update((canonical.len() as u64).to_le_bytes());
+        for c in canonical {
+            h.update(c.to_le_bytes());
+        }
+        for k in keys {
+            h.update(k);
+        }
+        self.dir.join(format!("index-{}.usearch", hex(&h.finalize()[..12])))
+    }
+
     fn parts(&self) -> Vec<PathBuf> {
         let mut parts: Vec<PathBuf> = std::fs::read_dir(&self.dir)
             .map(|d| d.flatten().map(|e| e.path()).collect())
@@ -67,12 +84,24 @@ impl EmbeddingCache {
         parts
     }
 
-    /// Reads the cached vectors of `wanted` keys (others are skipped while reading); the map's
-    /// values are whatever the caller keys by (a corpus row) and are not read here.
-    pub fn load<V>(&self, wanted: &HashMap<Key, V>) -> HashMap<Key, Vec<f32>> {
-        let mut found = HashMap::new();
+    /// Streams the cached vectors of `wanted` keys to `add` with the row they are wanted for (each
+    /// key at most once; other keys are skipped while reading) and returns the rows found. A part
+    /// that cannot be read is reported and removed; an error from `add` ends the load.
+    pub fn load(
+        &self,
+        wanted: &HashMap<Key, u32>,
+        mut add: impl FnMut(u32, &[f32]) -> Result<()>,
+    ) -> Result<HashSet<u32>> {
+        let mut found = HashSet::new();
         for part in self.parts() {
-            if let Err(e) = self.load_part(&part, wanted, &mut found) {
+            let mut failed = None;
+            let read = self.load_part(&part, wanted, &mut found, |row, vector| {
+                add(row, vector).map_err(|e| failed = Some(e)).is_ok()
+            });
+            if let Some(e) = failed {
+                return Err(e);
+            }
+            if let Err(e) = read {
                 tracing::warn!(
                     "cache part {} is unreadable ({e}); removing it, its texts will be embedded again",
                     part.display()
@@ -80,10 +109,17 @@ impl EmbeddingCache {
                 let _ = std::fs::remove_file(&part);
             }
         }
-        found
+        Ok(found)
     }
 
-    fn load_part<V>(&self, part: &Path, wanted: &HashMap<Key, V>, found: &mut HashMap<Key, Vec<f32>>) -> Result<()> {
+    /// Reads one part; stops early (without error) when `add` returns false.
+    fn load_part(
+        &self,
+        part: &Path,
+        wanted: &HashMap<Key, u32>,
+        found: &mut HashSet<u32>,
+        mut add: impl FnMut(u32, &[f32]) -> bool,
+    ) -> Result<()> {
         let perr = |e: &dyn std::fmt::Display| Error::Parquet {
             path: part.into(),
             message: e.to_string(),
@@ -104,8 +140,11 @@ impl EmbeddingCache {
             }
             for i in 0..keys.len() {
                 let key: Key = keys.value(i).try_into().map_err(|_| perr(&"bad key"))?;
-                if wanted.contains_key(&key) && !found.contains_key(&key) {
-                    found.insert(key, vectors.value(i).as_primitive::<Float32Type>().values().to_vec());
+                if let Some(&row) = wanted.get(&key)
+                    && found.insert(row)
+                    && !add(row, vectors.value(i).as_primitive::<Float32Type>().values())
+                {
+                    return Ok(());
                 }
             }
         }
@@ -160,10 +199,16 @@ mod tests {
         let cache = EmbeddingCache::open(dir.path(), 2, "m", "fp32", 256, "").unwrap();
         let (a, b) = (cache.key("a"), cache.key("b"));
         cache.store(&[a, b], &[1.0, 0.0, 0.0, 1.0]).unwrap();
-        let wanted = HashMap::from([(b, vec![0u32])]);
-        let got = cache.load(&wanted);
-        assert_eq!(got.len(), 1);
-        assert_eq!(got[&b], vec![0.0, 1.0]);
+        let wanted = HashMap::from([(b, 7u32)]);
+        let mut got = Vec::new();
+        let found = cache
+            .load(&wanted, |row, v| {
+                got.push((row, v.to_vec()));
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(got, vec![(7, vec![0.0, 1.0])]);
+        assert_eq!(found, HashSet::from([7]));
         let other = EmbeddingCache::open(dir.path(), 2, "m", "fp32", 256, "query: ").unwrap();
         assert_ne!(other.key("a"), a, "a prompt change must not reuse embeddings");
     }
@@ -173,7 +218,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("part-bad.parquet"), b"not parquet").unwrap();
         let cache = EmbeddingCache::open(dir.path(), 2, "m", "fp32", 256, "").unwrap();
-        assert!(cache.load(&HashMap::from([(cache.key("x"), vec![0])])).is_empty());
+        let found = cache
+            .load(&HashMap::from([(cache.key("x"), 0)]), |_, _| Ok(()))
+            .unwrap();
+        assert!(found.is_empty());
         assert!(!dir.path().join("part-bad.parquet").exists());
     }
 }

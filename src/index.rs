@@ -43,6 +43,10 @@ pub trait NeighborIndex: Send + Sync {
     fn vector(&self, row: u32) -> Result<Vec<f32>>;
     /// Approximate bytes held.
     fn memory_bytes(&self) -> usize;
+    /// Saves the index to `dest` where the index supports it (see [`UsearchIndex::view`]).
+    fn save(&self, dest: &std::path::Path) -> Result<()> {
+        Err(Error::Index(format!("this index is not saved ({})", dest.display())))
+    }
 }
 
 /// Sorts hits best first, ties by row, so equal scores never depend on search order.
@@ -156,6 +160,31 @@ impl UsearchIndex {
         Ok(UsearchIndex { index, dim })
     }
 
+    /// Saves the index to `dest` (under a temporary name, renamed when complete).
+    fn write_to(&self, dest: &std::path::Path) -> Result<()> {
+        let pending = crate::output::PendingFile::new(dest)?;
+        let tmp = pending
+            .tmp_path()
+            .to_str()
+            .ok_or_else(|| Error::Index("index path is not UTF-8".into()))?;
+        self.index
+            .save(tmp)
+            .map_err(|e| Error::Index(format!("cannot save the index to {}: {e}", dest.display())))?;
+        pending.commit()
+    }
+
+    /// Opens a saved index memory-mapped: nothing is read up front, pages load as searches touch
+    /// them, and the operating system may drop them again under memory pressure.
+    pub fn view(path: &std::path::Path) -> Result<Self> {
+        let p = path
+            .to_str()
+            .ok_or_else(|| Error::Index("index path is not UTF-8".into()))?;
+        let index = Index::restore_view(p)
+            .map_err(|e| Error::Index(format!("cannot open the saved index {}: {e}", path.display())))?;
+        let dim = index.dimensions();
+        Ok(UsearchIndex { index, dim })
+    }
+
     /// Raises the search beam so a deep search (large `k`) stays accurate.
     fn ensure_expansion(&self, k: usize) {
         if self.index.expansion_search() < k {
@@ -212,6 +241,10 @@ impl NeighborIndex for UsearchIndex {
     fn memory_bytes(&self) -> usize {
         self.index.memory_usage()
     }
+
+    fn save(&self, dest: &std::path::Path) -> Result<()> {
+        self.write_to(dest)
+    }
 }
 
 #[cfg(test)]
@@ -234,6 +267,31 @@ mod tests {
         let hits = idx.search(&[1.0, 0.0], 3).unwrap();
         assert_eq!(hits.iter().map(|h| h.row).collect::<Vec<_>>(), vec![0, 2, 1]);
         assert_eq!(idx.vector(1).unwrap(), vec![0.0, 1.0]);
+    }
+
+    #[test]
+    fn a_saved_index_viewed_from_disk_answers_like_the_built_one() {
+        let (n, dim) = (500, 32);
+        let data = random_vectors(n, dim, 3);
+        let all: Vec<u32> = (0..n as u32).collect();
+        let mut built = UsearchIndex::new(dim, IndexDtype::F16, n, 2).unwrap();
+        built.add(&all, &data).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("corpus.usearch");
+        built.save(&path).unwrap();
+        let viewed = UsearchIndex::view(&path).unwrap();
+        assert_eq!(viewed.len(), n);
+        assert_eq!(viewed.vector(7).unwrap(), built.vector(7).unwrap());
+        // Searched from several threads at once, as mining does.
+        let queries = random_vectors(40, dim, 4);
+        let pairs: Vec<(Vec<Hit>, Vec<Hit>)> = queries
+            .par_chunks(dim)
+            .map(|q| (built.search(q, 10).unwrap(), viewed.search(q, 10).unwrap()))
+            .collect();
+        for (a, b) in pairs {
+            assert_eq!(a, b);
+        }
+        assert!(UsearchIndex::view(&dir.path().join("missing.usearch")).is_err());
     }
 
     #[test]

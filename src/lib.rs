@@ -35,5 +35,6 @@ pub mod pipeline_file;
 pub mod progress;
 pub mod settings;
 pub mod stats;
+pub mod text_store;
 
 pub use error::{Error, Result};

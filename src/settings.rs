@@ -91,6 +91,10 @@ pub struct MineSettings {
     /// with --cache, each finished window is cached.
     #[arg(long, default_value_t = 4096)]
     pub sort_window: usize,
+    /// Queries embedded, mined and written together (bounds the memory of query vectors and
+    /// rows; with --counterfactuals, edits are balanced within each chunk).
+    #[arg(long, default_value_t = 8192)]
+    pub query_chunk: usize,
     /// Truncation length of corpus texts (default: the model's, 256 for all-MiniLM-L6-v2).
     #[arg(long)]
     pub max_length: Option<usize>,
@@ -236,9 +240,9 @@ impl MineSettings {
         if !(0.0..=1.0).contains(&self.counterfactual_min_similarity) {
             return Err(Config("--counterfactual-min-similarity must be between 0 and 1".into()));
         }
-        if self.batch_size == 0 || self.max_batch_tokens == 0 || self.sort_window == 0 {
+        if self.batch_size == 0 || self.max_batch_tokens == 0 || self.sort_window == 0 || self.query_chunk == 0 {
             return Err(Config(
-                "--batch-size, --max-batch-tokens and --sort-window must be positive".into(),
+                "--batch-size, --max-batch-tokens, --sort-window and --query-chunk must be positive".into(),
             ));
         }
         Ok(())

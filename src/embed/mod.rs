@@ -69,6 +69,19 @@ pub struct EmbedStats {
     pub wall_seconds: f64,
 }
 
+impl EmbedStats {
+    /// Adds another pass's counts and times.
+    pub fn absorb(&mut self, other: &EmbedStats) {
+        self.texts += other.texts;
+        self.tokens += other.tokens;
+        self.padded_tokens += other.padded_tokens;
+        self.truncated += other.truncated;
+        self.batches += other.batches;
+        self.model_seconds += other.model_seconds;
+        self.wall_seconds += other.wall_seconds;
+    }
+}
+
 struct Window {
     batches: Vec<TokenBatch>,
     len: usize,
@@ -76,9 +89,10 @@ struct Window {
 }
 
 /// Embeds `texts` (each prefixed with `prompt`) window by window, calling `sink` with each window's
-/// vectors in input order (row-major, `texts_in_window × dim`). Tokenization of the next window
-/// runs while the model works on the current one.
-pub fn embed_stream<'a, I>(
+/// vectors in input order (row-major, `texts_in_window × dim`). Texts are pulled one window at a
+/// time (a failed read ends the pass with its error), and tokenization of the next window runs
+/// while the model works on the current one.
+pub fn embed_stream<I, T>(
     texts: I,
     prompt: &str,
     tokenizer: &TextTokenizer,
@@ -87,7 +101,8 @@ pub fn embed_stream<'a, I>(
     mut sink: impl FnMut(Vec<f32>) -> Result<()>,
 ) -> Result<EmbedStats>
 where
-    I: Iterator<Item = &'a str> + Send,
+    I: Iterator<Item = Result<T>> + Send,
+    T: AsRef<str> + Send,
 {
     let started = Instant::now();
     let dim = embedder.dim();
@@ -98,12 +113,19 @@ where
         let producer = scope.spawn(move || {
             let mut texts = texts.peekable();
             while texts.peek().is_some() {
-                let chunk: Vec<&str> = texts.by_ref().take(settings.window.max(1)).collect();
-                let window = tokenizer.encode_all(&chunk, prompt).map(|encoded| Window {
-                    truncated: encoded.iter().filter(|e| e.len() >= tokenizer.max_length()).count(),
-                    batches: make_batches(&encoded, settings.limits),
-                    len: chunk.len(),
-                });
+                let window = texts
+                    .by_ref()
+                    .take(settings.window.max(1))
+                    .collect::<Result<Vec<T>>>()
+                    .and_then(|owned| {
+                        let chunk: Vec<&str> = owned.iter().map(AsRef::as_ref).collect();
+                        let encoded = tokenizer.encode_all(&chunk, prompt)?;
+                        Ok(Window {
+                            truncated: encoded.iter().filter(|e| e.len() >= tokenizer.max_length()).count(),
+                            batches: make_batches(&encoded, settings.limits),
+                            len: chunk.len(),
+                        })
+                    });
                 let failed = window.is_err();
                 if tx.send(window).is_err() || failed {
                     break;

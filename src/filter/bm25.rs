@@ -13,36 +13,38 @@ pub fn tokens(text: &str) -> impl Iterator<Item = String> + '_ {
 }
 
 /// BM25 with Anserini's defaults (k1 = 0.9, b = 0.4).
+#[derive(Debug, Default)]
 pub struct Bm25 {
     df: HashMap<String, u32>,
     docs: f64,
-    avg_len: f64,
-    k1: f64,
-    b: f64,
+    total_len: f64,
 }
+
+const K1: f64 = 0.9;
+const B: f64 = 0.4;
 
 impl Bm25 {
     /// Counts document frequencies over `texts`.
     pub fn new<'a>(texts: impl Iterator<Item = &'a str>) -> Self {
-        let mut df: HashMap<String, u32> = HashMap::new();
-        let (mut docs, mut total) = (0usize, 0usize);
-        for text in texts {
-            let mut seen = HashSet::new();
-            for t in tokens(text) {
-                total += 1;
-                if seen.insert(t.clone()) {
-                    *df.entry(t).or_default() += 1;
-                }
+        let mut bm = Bm25::default();
+        texts.for_each(|t| bm.add(t));
+        bm
+    }
+
+    /// Counts one more document.
+    pub fn add(&mut self, text: &str) {
+        let mut seen = HashSet::new();
+        for t in tokens(text) {
+            self.total_len += 1.0;
+            if seen.insert(t.clone()) {
+                *self.df.entry(t).or_default() += 1;
             }
-            docs += 1;
         }
-        Bm25 {
-            df,
-            docs: docs as f64,
-            avg_len: total as f64 / docs.max(1) as f64,
-            k1: 0.9,
-            b: 0.4,
-        }
+        self.docs += 1.0;
+    }
+
+    fn avg_len(&self) -> f64 {
+        self.total_len / self.docs.max(1.0)
     }
 
     fn idf(&self, term: &str) -> f64 {
@@ -70,12 +72,12 @@ impl Bm25 {
             len += 1;
             *tf.entry(t).or_default() += 1;
         }
-        let norm = self.k1 * (1.0 - self.b + self.b * len as f64 / self.avg_len.max(1e-9));
+        let norm = K1 * (1.0 - B + B * len as f64 / self.avg_len().max(1e-9));
         query
             .iter()
             .filter_map(|(t, idf)| {
                 tf.get(t)
-                    .map(|&f| idf * f64::from(f) * (self.k1 + 1.0) / (f64::from(f) + norm))
+                    .map(|&f| idf * f64::from(f) * (K1 + 1.0) / (f64::from(f) + norm))
             })
             .sum()
     }

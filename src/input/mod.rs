@@ -122,43 +122,86 @@ pub fn file_kind(path: &Path) -> Result<FileKind> {
     }
 }
 
-/// Reads (id, text) records from a JSONL or Parquet file. Duplicate ids with the same text are
-/// merged; duplicate ids with different texts are an error (or a counted skip).
-pub fn read_texts(path: &Path, fields: &TextFields, policy: &mut BadRecordPolicy) -> Result<Vec<TextRecord>> {
-    let mut rows = Vec::new();
-    let mut push = |line: usize, rec: Result<Option<TextRecord>>, policy: &mut BadRecordPolicy| -> Result<()> {
+/// Streams the well-formed (id, text) records of a JSONL or Parquet file with their 1-based line
+/// (or row) number; malformed records go to `policy`. Nothing but the current record (or Parquet
+/// record batch) is held.
+pub fn for_each_text(
+    path: &Path,
+    fields: &TextFields,
+    policy: &mut BadRecordPolicy,
+    mut record: impl FnMut(usize, TextRecord, &mut BadRecordPolicy) -> Result<()>,
+) -> Result<()> {
+    let mut take = |line: usize, rec: Result<Option<TextRecord>>, policy: &mut BadRecordPolicy| -> Result<()> {
         match rec {
-            Ok(Some(r)) => rows.push((line, r)),
-            Ok(None) => {}
-            Err(e) => policy.handle(e, "malformed record")?,
+            Ok(Some(r)) => record(line, r, policy),
+            Ok(None) => Ok(()),
+            Err(e) => policy.handle(e, "malformed record"),
         }
-        Ok(())
     };
     match file_kind(path)? {
         FileKind::Jsonl => jsonl::for_each_object(path, policy, |line, obj, policy| {
-            push(line, jsonl::text_record(path, line, &obj, fields), policy)
-        })?,
+            take(line, jsonl::text_record(path, line, &obj, fields), policy)
+        }),
         FileKind::Parquet => {
             let by_row = fields.id.is_empty();
             let id_column = if by_row { &fields.text } else { &fields.id };
-            let columns = parquet_text::read_string_columns(path, &[id_column, &fields.text], fields.title.as_deref())?;
-            for (row, values) in columns.into_iter().enumerate() {
-                let [id, text, title] = values;
-                // No id column configured: the 1-based row number is the id.
-                let id = if by_row { Some((row + 1).to_string()) } else { id };
-                let rec = match (id, text) {
-                    (Some(id), Some(text)) => Ok(Some(TextRecord {
-                        text: join_title(title.as_deref(), &text),
-                        id,
-                    })),
-                    (None, _) => Err(Error::record(path, row + 1, format!("field `{}` is null", fields.id))),
-                    (_, None) => Err(Error::record(path, row + 1, format!("field `{}` is null", fields.text))),
-                };
-                push(row + 1, rec, policy)?;
-            }
+            parquet_text::for_each_string_row(
+                path,
+                &[id_column, &fields.text],
+                fields.title.as_deref(),
+                |row, [id, text, title]| {
+                    // No id column configured: the 1-based row number is the id.
+                    let id = if by_row {
+                        Some((row + 1).to_string())
+                    } else {
+                        id.map(str::to_string)
+                    };
+                    let rec = match (id, text) {
+                        (Some(id), Some(text)) => Ok(Some(TextRecord {
+                            text: join_title(title, text),
+                            id,
+                        })),
+                        (None, _) => Err(Error::record(path, row + 1, format!("field `{}` is null", fields.id))),
+                        (_, None) => Err(Error::record(path, row + 1, format!("field `{}` is null", fields.text))),
+                    };
+                    take(row + 1, rec, policy)
+                },
+            )
         }
     }
-    dedup_ids(path, rows, policy)
+}
+
+/// Reads all (id, text) records of a file into memory (queries, and the `embed` and `perturb`
+/// inputs). Duplicate ids with the same text are merged; duplicate ids with different texts are an
+/// error (or a counted skip).
+pub fn read_texts(path: &Path, fields: &TextFields, policy: &mut BadRecordPolicy) -> Result<Vec<TextRecord>> {
+    let mut seen: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    let mut out: Vec<TextRecord> = Vec::new();
+    for_each_text(path, fields, policy, |line, rec, policy| {
+        match seen.get(&rec.id) {
+            None => {
+                seen.insert(rec.id.clone(), out.len());
+                out.push(rec);
+            }
+            Some(&i) if out[i].text == rec.text => {}
+            Some(_) => policy.handle(duplicate_id(path, line, &rec.id), "duplicate id")?,
+        }
+        Ok(())
+    })?;
+    if out.is_empty() {
+        return Err(empty_file(path));
+    }
+    Ok(out)
+}
+
+/// The error for an id seen before with a different text.
+pub fn duplicate_id(path: &Path, line: usize, id: &str) -> Error {
+    Error::record(path, line, format!("duplicate id `{id}` with a different text"))
+}
+
+/// The error for a file without records.
+pub fn empty_file(path: &Path) -> Error {
+    Error::input(path, "no records: the file is empty")
 }
 
 fn join_title(title: Option<&str>, text: &str) -> String {
@@ -166,28 +209,6 @@ fn join_title(title: Option<&str>, text: &str) -> String {
         Some(t) if !t.is_empty() => format!("{t} {text}"),
         _ => text.to_string(),
     }
-}
-
-fn dedup_ids(path: &Path, rows: Vec<(usize, TextRecord)>, policy: &mut BadRecordPolicy) -> Result<Vec<TextRecord>> {
-    let mut seen: std::collections::HashMap<String, usize> = std::collections::HashMap::with_capacity(rows.len());
-    let mut out: Vec<TextRecord> = Vec::with_capacity(rows.len());
-    for (line, rec) in rows {
-        match seen.get(&rec.id) {
-            None => {
-                seen.insert(rec.id.clone(), out.len());
-                out.push(rec);
-            }
-            Some(&i) if out[i].text == rec.text => {}
-            Some(_) => policy.handle(
-                Error::record(path, line, format!("duplicate id `{}` with a different text", rec.id)),
-                "duplicate id",
-            )?,
-        }
-    }
-    if out.is_empty() {
-        return Err(Error::input(path, "no records: the file is empty"));
-    }
-    Ok(out)
 }
 
 /// Reads (anchor, positive) pairs from JSONL or Parquet with the given column names.
@@ -208,18 +229,16 @@ pub fn read_pairs(
             Ok(())
         })?,
         FileKind::Parquet => {
-            for (row, [a, p, _]) in parquet_text::read_string_columns(path, &[anchor, positive], None)?
-                .into_iter()
-                .enumerate()
-            {
-                match (a, p) {
-                    (Some(a), Some(p)) => pairs.push((a, p)),
-                    _ => policy.handle(
-                        Error::record(path, row + 1, format!("`{anchor}` or `{positive}` is null")),
-                        "malformed pair",
-                    )?,
+            parquet_text::for_each_string_row(path, &[anchor, positive], None, |row, [a, p, _]| match (a, p) {
+                (Some(a), Some(p)) => {
+                    pairs.push((a.to_string(), p.to_string()));
+                    Ok(())
                 }
-            }
+                _ => policy.handle(
+                    Error::record(path, row + 1, format!("`{anchor}` or `{positive}` is null")),
+                    "malformed pair",
+                ),
+            })?;
         }
     }
     if pairs.is_empty() {

@@ -9,9 +9,15 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use crate::error::{Error, Result};
 
-/// Reads `required` columns (and an `optional` one) row by row; each row is
-/// `[required[0], required[1], optional]`, `None` for nulls or a missing optional column.
-pub fn read_string_columns(path: &Path, required: &[&str], optional: Option<&str>) -> Result<Vec<[Option<String>; 3]>> {
+/// Streams `required` columns (and an `optional` one) record batch by record batch, calling `row`
+/// with the 0-based row number and `[required[0], required[1], optional]` (`None` for nulls or a
+/// missing optional column). Only one record batch is held at a time.
+pub fn for_each_string_row(
+    path: &Path,
+    required: &[&str],
+    optional: Option<&str>,
+    mut row: impl FnMut(usize, [Option<&str>; 3]) -> Result<()>,
+) -> Result<()> {
     let perr = |e: &dyn std::fmt::Display| Error::Parquet {
         path: path.into(),
         message: e.to_string(),
@@ -30,7 +36,7 @@ pub fn read_string_columns(path: &Path, required: &[&str], optional: Option<&str
     }
     let optional = optional.filter(|o| names.contains(o));
     let reader = builder.build().map_err(|e| perr(&e))?;
-    let mut rows = Vec::new();
+    let mut next = 0usize;
     for batch in reader {
         let batch = batch.map_err(|e| perr(&e))?;
         let column = |name: &str| -> Result<arrow::array::ArrayRef> {
@@ -47,10 +53,13 @@ pub fn read_string_columns(path: &Path, required: &[&str], optional: Option<&str
         let c = optional.map(column).transpose()?;
         let (a, b) = (a.as_string::<i32>(), b.as_string::<i32>());
         let c = c.as_ref().map(|c| c.as_string::<i32>());
-        let get = |arr: &arrow::array::StringArray, i: usize| (!arr.is_null(i)).then(|| arr.value(i).to_string());
+        fn get(arr: &arrow::array::StringArray, i: usize) -> Option<&str> {
+            (!arr.is_null(i)).then(|| arr.value(i))
+        }
         for i in 0..batch.num_rows() {
-            rows.push([get(a, i), get(b, i), c.and_then(|c| get(c, i))]);
+            row(next, [get(a, i), get(b, i), c.and_then(|c| get(c, i))])?;
+            next += 1;
         }
     }
-    Ok(rows)
+    Ok(())
 }

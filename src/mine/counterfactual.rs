@@ -7,8 +7,8 @@ use std::collections::HashMap;
 use serde::Serialize;
 
 use super::EmbeddingModel;
-use super::data::MiningData;
-use crate::error::Result;
+use super::data::{Corpus, Query};
+use crate::error::{Error, Result};
 use crate::index::{NeighborIndex, dot};
 use crate::output::{Negative, TrainingRow};
 use crate::perturb::{BatchReport, FamilyName, Item, Perturber, perturb_all};
@@ -29,20 +29,39 @@ pub struct CounterfactualCounts {
     pub known_bigrams: usize,
 }
 
-/// Adds up to `--counterfactuals` edits of the positive to every row.
+impl CounterfactualCounts {
+    /// Adds another chunk's counts.
+    pub fn absorb(&mut self, other: CounterfactualCounts) {
+        self.edits.absorb(other.edits);
+        self.below_min_similarity += other.below_min_similarity;
+        self.added += other.added;
+        self.rows_with_counterfactuals += other.rows_with_counterfactuals;
+        self.known_bigrams = self.known_bigrams.max(other.known_bigrams);
+    }
+}
+
+/// The perturber of a run: the chosen families, with the corpus's bigrams learned in one pass over
+/// the corpus store (the fluency check).
+pub fn perturber(corpus: &Corpus, s: &MineSettings) -> Result<Perturber> {
+    let families = FamilyName::parse_list(&s.counterfactual_families)?;
+    let mut perturber = Perturber::new(&families, s.seed);
+    for entry in corpus.iter() {
+        perturber.learn(&entry?.2);
+    }
+    Ok(perturber)
+}
+
+/// Adds up to `--counterfactuals` edits of the positive to every row of one chunk of queries
+/// (`queries` with their vectors, row-major). Edits are balanced within the chunk.
 pub fn add(
     rows: &mut [TrainingRow],
-    data: &MiningData,
+    perturber: &Perturber,
+    (queries, query_vectors): (&[Query], &[f32]),
+    corpus: &Corpus,
     index: &dyn NeighborIndex,
-    query_vectors: &[f32],
     model: &mut EmbeddingModel,
     s: &MineSettings,
 ) -> Result<CounterfactualCounts> {
-    let families = FamilyName::parse_list(&s.counterfactual_families)?;
-    let mut perturber = Perturber::new(&families, s.seed);
-    for text in &data.corpus.texts {
-        perturber.learn(text);
-    }
     let keys: Vec<String> = rows
         .iter()
         .map(|r| format!("{}\u{1f}{}", r.query_id, r.positive_id))
@@ -56,7 +75,7 @@ pub fn add(
             query: Some(&r.query),
         })
         .collect();
-    let (chosen, report) = perturb_all(&perturber, &items, s.counterfactuals, s.seed);
+    let (chosen, report) = perturb_all(perturber, &items, s.counterfactuals, s.seed);
 
     // Embed each distinct edited text once.
     let mut slot: HashMap<&str, usize> = HashMap::new();
@@ -75,12 +94,7 @@ pub fn add(
             Ok(())
         })?;
     }
-    let query_slot: HashMap<&str, usize> = data
-        .queries
-        .iter()
-        .enumerate()
-        .map(|(i, q)| (q.id.as_str(), i))
-        .collect();
+    let query_slot: HashMap<&str, usize> = queries.iter().enumerate().map(|(i, q)| (q.id.as_str(), i)).collect();
     let mut additions: Vec<Vec<Negative>> = Vec::with_capacity(rows.len());
     let mut below = 0;
     for (row, list) in rows.iter().zip(&chosen) {
@@ -88,8 +102,10 @@ pub fn add(
         if !list.is_empty() {
             let q = query_slot[row.query_id.as_str()];
             let query = &query_vectors[q * dim..(q + 1) * dim];
-            let positive_row = data.corpus.row_of[&row.positive_id];
-            let positive = index.vector(data.corpus.canonical[positive_row as usize])?;
+            let positive_row = corpus
+                .row(&row.positive_id)
+                .ok_or_else(|| Error::Index(format!("positive `{}` is not in the corpus", row.positive_id)))?;
+            let positive = index.vector(corpus.canonical[positive_row as usize])?;
             for c in list {
                 let k = slot[c.proposal.text.as_str()];
                 let edited = &vectors[k * dim..(k + 1) * dim];

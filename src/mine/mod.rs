@@ -24,6 +24,7 @@ use crate::manifest::{InputFile, Manifest};
 use crate::output::{Negative, TrainingRow, TrainingSetWriter, manifest_path, write_atomic};
 use crate::settings::{MineSettings, OnBadRecord};
 use crate::stats::ScoreStats;
+use counterfactual::CounterfactualCounts;
 use data::MiningData;
 use select::{SelectParams, Selection, SkipReason};
 
@@ -132,19 +133,27 @@ impl EmbeddingModel {
         queries: bool,
         sink: impl FnMut(Vec<f32>) -> Result<()>,
     ) -> Result<EmbedStats> {
+        self.embed_iter(texts.iter().map(|t| Ok(t.as_str())), prompt, queries, sink)
+    }
+
+    /// [`EmbeddingModel::embed`] for texts pulled from an iterator (a read error ends the pass).
+    pub fn embed_iter<I, T>(
+        &mut self,
+        texts: I,
+        prompt: &str,
+        queries: bool,
+        sink: impl FnMut(Vec<f32>) -> Result<()>,
+    ) -> Result<EmbedStats>
+    where
+        I: Iterator<Item = Result<T>> + Send,
+        T: AsRef<str> + Send,
+    {
         let tokenizer = if queries {
             &self.query_tokenizer
         } else {
             &self.corpus_tokenizer
         };
-        embed_stream(
-            texts.iter().map(String::as_str),
-            prompt,
-            tokenizer,
-            self.embedder.as_mut(),
-            self.batching,
-            sink,
-        )
+        embed_stream(texts, prompt, tokenizer, self.embedder.as_mut(), self.batching, sink)
     }
 }
 
@@ -169,8 +178,10 @@ fn check_vocabulary(embedder: &mut dyn Embedder, tokenizer: &TextTokenizer, dir:
 }
 
 /// Embeds the corpus into an index (exact below `exact_below` documents or with `--exact`).
-/// Identical texts (the corpus's duplicate groups) are embedded once; with `--cache`, cached
-/// texts are added first and only the rest is embedded. Returns the index, the embedding
+/// Texts stream from the corpus store; identical texts (the corpus's duplicate groups) are
+/// embedded once. With `--cache`, an HNSW index saved by an earlier run over the same corpus and
+/// model is memory-mapped instead of rebuilt; otherwise cached texts are added first, only the
+/// rest is embedded, and the finished HNSW index is saved for the next run. Returns the index, the embedding
 /// statistics and the number of passages that came from the cache.
 pub fn build_index(
     corpus: &data::Corpus,
@@ -180,12 +191,13 @@ pub fn build_index(
 ) -> Result<(Box<dyn NeighborIndex>, EmbedStats, usize)> {
     let dim = model.embedder.dim();
     let n = corpus.len();
-    let mut index: Box<dyn NeighborIndex> = if s.exact || n < s.exact_below {
-        Box::new(ExactIndex::new(dim, n))
-    } else {
+    let hnsw = !(s.exact || n < s.exact_below);
+    let mut index: Box<dyn NeighborIndex> = if hnsw {
         let estimate = n * (dim * bytes_per_dim(s.index_dtype) + 160);
         tracing::info!("HNSW index for {n} passages: about {} MiB", estimate >> 20);
         Box::new(UsearchIndex::new(dim, s.index_dtype, n, s.thread_count())?)
+    } else {
+        Box::new(ExactIndex::new(dim, n))
     };
     // One representative row per distinct text; the rows that repeat it share its vector.
     let mut copies: HashMap<u32, Vec<u32>> = HashMap::new();
@@ -211,27 +223,49 @@ pub fn build_index(
     };
     let mut cached = 0usize;
     let mut keys: Vec<Key> = Vec::new();
+    let mut save_to = None;
     if let Some(c) = &cache {
-        let wanted: HashMap<Key, u32> = todo.iter().map(|&r| (c.key(&corpus.texts[r as usize]), r)).collect();
-        let mut found = HashSet::new();
-        for (key, vector) in c.load(&wanted) {
-            let rows: Vec<u32> = rows_of(wanted[&key]).collect();
-            cached += rows.len();
-            index.add(&rows, &vector.repeat(rows.len()))?;
-            found.insert(wanted[&key]);
+        // One pass over the stored texts for the keys of the rows to embed.
+        let mut keyed: Vec<(u32, Key)> = Vec::with_capacity(todo.len());
+        for (&row, text) in todo.iter().zip(texts_of_rows(corpus, &todo)) {
+            keyed.push((row, c.key(&text?)));
         }
-        todo.retain(|r| !found.contains(r));
-        keys = todo.iter().map(|&r| c.key(&corpus.texts[r as usize])).collect();
+        if hnsw {
+            let layout = format!("usearch cos {:?} M16 ef128", s.index_dtype);
+            let path = c.index_path(&layout, &corpus.canonical, keyed.iter().map(|(_, k)| k));
+            if path.exists() {
+                match UsearchIndex::view(&path) {
+                    Ok(saved) if saved.len() == n => {
+                        tracing::info!("index memory-mapped from {}: nothing to embed", path.display());
+                        return Ok((Box::new(saved), EmbedStats::default(), n));
+                    }
+                    Ok(_) | Err(_) => {
+                        tracing::warn!("saved index {} is unusable; rebuilding it", path.display());
+                        let _ = std::fs::remove_file(&path);
+                    }
+                }
+            }
+            save_to = Some(path);
+        }
+        let wanted: HashMap<Key, u32> = keyed.iter().map(|&(row, key)| (key, row)).collect();
+        let found = c.load(&wanted, |rep, vector| {
+            let rows: Vec<u32> = rows_of(rep).collect();
+            cached += rows.len();
+            index.add(&rows, &vector.repeat(rows.len()))
+        })?;
+        keyed.retain(|(row, _)| !found.contains(row));
+        todo = keyed.iter().map(|&(row, _)| row).collect();
+        keys = keyed.into_iter().map(|(_, key)| key).collect();
         tracing::info!(
             "embedding cache: {cached} passages cached, {} texts to embed",
             todo.len()
         );
     }
-    let missing: Vec<String> = todo.iter().map(|&r| corpus.texts[r as usize].clone()).collect();
     let bar = crate::progress::bar(n as u64, "embedding corpus", s.no_progress);
     bar.inc(cached as u64);
     let mut done = 0usize;
-    let stats = model.embed(&missing, &s.corpus_prompt, false, |vectors| {
+    let texts = texts_of_rows(corpus, &todo);
+    let stats = model.embed_iter(texts, &s.corpus_prompt, false, |vectors| {
         let count = vectors.len() / dim;
         let mut rows = Vec::new();
         let mut expanded = Vec::new();
@@ -251,7 +285,30 @@ pub fn build_index(
         Ok(())
     })?;
     bar.finish_and_clear();
+    if let Some(path) = save_to {
+        index.save(&path)?;
+        tracing::info!("index saved to {} for reruns", path.display());
+    }
     Ok((index, stats, cached))
+}
+
+/// The texts of `rows` (ascending) from one sequential pass over the corpus store.
+fn texts_of_rows<'a>(corpus: &'a data::Corpus, rows: &'a [u32]) -> impl Iterator<Item = Result<String>> + Send + 'a {
+    let mut entries = corpus.iter();
+    let mut next = 0usize;
+    std::iter::from_fn(move || {
+        while next < rows.len() {
+            match entries.next()? {
+                Err(e) => return Some(Err(e)),
+                Ok((row, _, text)) if row == rows[next] => {
+                    next += 1;
+                    return Some(Ok(text));
+                }
+                Ok(_) => {}
+            }
+        }
+        None
+    })
 }
 
 fn bytes_per_dim(d: crate::index::IndexDtype) -> usize {
@@ -282,61 +339,123 @@ pub fn select_params(s: &MineSettings, max_positives: usize) -> SelectParams {
     }
 }
 
-/// Mines every query. The search depth starts at `range_max + max_positives` (as
-/// sentence-transformers retrieves); when `--range-max` was not given and a query is left short,
-/// depth and range double until it is full or the corpus is exhausted.
-pub fn mine_queries(
-    data: &MiningData,
-    index: &dyn NeighborIndex,
-    query_vectors: &[f32],
-    s: &MineSettings,
-) -> Result<Vec<MinedQuery>> {
-    let dim = query_vectors.len() / data.queries.len().max(1);
-    let max_positives = data.queries.iter().map(|q| q.positives.len()).max().unwrap_or(0);
-    let base = select_params(s, max_positives);
-    let corpus = &data.corpus;
-    let fn_filter = s.fn_filter();
-    let bm25 = fn_filter
-        .lexical
-        .map(|_| Bm25::new(corpus.texts.iter().map(String::as_str)));
-    let mut mined: Vec<MinedQuery> = data
-        .queries
-        .par_iter()
-        .enumerate()
-        .map(|(qi, q)| {
-            let qv = &query_vectors[qi * dim..(qi + 1) * dim];
-            let positive_scores: Vec<f32> = q
-                .positives
-                .iter()
-                .map(|&p| index.vector(p).map(|v| dot(qv, &v)))
-                .collect::<Result<_>>()?;
-            let min_positive = positive_scores.iter().copied().reduce(f32::min);
-            let positive_texts: HashSet<u32> = q.positives.iter().map(|&p| corpus.canonical[p as usize]).collect();
-            let exclude = |row: u32| {
-                if q.positives.contains(&row) {
-                    Some(SkipReason::Positive)
-                } else if positive_texts.contains(&corpus.canonical[row as usize]) {
-                    Some(SkipReason::DuplicateOfPositive)
-                } else if corpus.texts[row as usize] == q.text {
-                    Some(SkipReason::SameAsQuery)
-                } else {
-                    None
+/// Mines queries chunk by chunk: the index, the corpus store and (with the lexical filter) BM25
+/// statistics from one pass over the corpus; `--max-negative-reuse` counts carry over from chunk to
+/// chunk in query order.
+pub struct Miner<'a> {
+    data: &'a MiningData,
+    index: &'a dyn NeighborIndex,
+    s: &'a MineSettings,
+    base: SelectParams,
+    max_positives: usize,
+    bm25: Option<Bm25>,
+    uses: HashMap<u32, usize>,
+}
+
+impl<'a> Miner<'a> {
+    /// Prepares mining over `data` with `index`.
+    pub fn new(data: &'a MiningData, index: &'a dyn NeighborIndex, s: &'a MineSettings) -> Result<Self> {
+        let max_positives = data.queries.iter().map(|q| q.positives.len()).max().unwrap_or(0);
+        let bm25 = match s.fn_filter().lexical {
+            Some(_) => {
+                let mut bm = Bm25::default();
+                for entry in data.corpus.iter() {
+                    bm.add(&entry?.2);
                 }
-            };
-            let positive_vectors: Vec<Vec<f32>> = if fn_filter.duplicate.is_some() {
-                q.positives.iter().map(|&p| index.vector(p)).collect::<Result<_>>()?
+                Some(bm)
+            }
+            None => None,
+        };
+        Ok(Miner {
+            data,
+            index,
+            s,
+            base: select_params(s, max_positives),
+            max_positives,
+            bm25,
+            uses: HashMap::new(),
+        })
+    }
+
+    /// Mines the queries in `range` (their vectors row-major in `query_vectors`), in order. The
+    /// search depth starts at `range_max + max_positives` (as sentence-transformers retrieves);
+    /// when `--range-max` was not given and a query is left short, depth and range double until
+    /// it is full or the corpus is exhausted.
+    pub fn mine(&mut self, range: std::ops::Range<usize>, query_vectors: &[f32]) -> Result<Vec<MinedQuery>> {
+        let dim = query_vectors.len() / range.len().max(1);
+        let start = range.start;
+        let mut mined: Vec<MinedQuery> = range
+            .into_par_iter()
+            .map(|qi| self.mine_one(qi, &query_vectors[(qi - start) * dim..(qi - start + 1) * dim]))
+            .collect::<Result<_>>()?;
+        if let Some(cap) = self.s.max_negative_reuse {
+            // In query order, so the cap's outcome does not depend on thread scheduling.
+            let canonical = &self.data.corpus.canonical;
+            for m in &mut mined {
+                let rows_of_query = self.data.queries[m.query].positives.len();
+                let uses = &mut self.uses;
+                m.selection.repick(self.s.num_negatives, |row| {
+                    uses.get(&canonical[row as usize])
+                        .is_some_and(|&n| n + rows_of_query > cap)
+                });
+                for c in &m.selection.negatives {
+                    *uses.entry(canonical[c.row as usize]).or_default() += rows_of_query;
+                }
+            }
+        }
+        Ok(mined)
+    }
+
+    fn mine_one(&self, qi: usize, qv: &[f32]) -> Result<MinedQuery> {
+        let (q, corpus, index, s) = (&self.data.queries[qi], &self.data.corpus, self.index, self.s);
+        let fn_filter = s.fn_filter();
+        let positive_scores: Vec<f32> = q
+            .positives
+            .iter()
+            .map(|&p| index.vector(p).map(|v| dot(qv, &v)))
+            .collect::<Result<_>>()?;
+        let min_positive = positive_scores.iter().copied().reduce(f32::min);
+        let positive_texts: HashSet<u32> = q.positives.iter().map(|&p| corpus.canonical[p as usize]).collect();
+        let exclude = |row: u32| {
+            let canonical = corpus.canonical[row as usize];
+            if q.positives.contains(&row) {
+                Some(SkipReason::Positive)
+            } else if positive_texts.contains(&canonical) {
+                Some(SkipReason::DuplicateOfPositive)
+            } else if q.same_text_row == Some(canonical) {
+                Some(SkipReason::SameAsQuery)
             } else {
-                Vec::new()
-            };
-            let lexical = bm25.as_ref().zip(fn_filter.lexical).map(|(bm, ratio)| {
+                None
+            }
+        };
+        let positive_vectors: Vec<Vec<f32>> = if fn_filter.duplicate.is_some() {
+            q.positives.iter().map(|&p| index.vector(p)).collect::<Result<_>>()?
+        } else {
+            Vec::new()
+        };
+        let lexical = match (&self.bm25, fn_filter.lexical) {
+            (Some(bm), Some(ratio)) => {
                 let query = bm.query(&q.text);
-                let weakest = q
-                    .positives
+                let mut weakest = f64::INFINITY;
+                for &p in &q.positives {
+                    weakest = weakest.min(bm.score(&query, &corpus.text(p)?));
+                }
+                Some((bm, query, ratio * weakest)).filter(|l| l.2 > 0.0)
+            }
+            _ => None,
+        };
+        let mut params = self.base.clone();
+        let mut depth = (params.range_max + self.max_positives).min(corpus.len());
+        loop {
+            let hits: Vec<Hit> = index.search(qv, depth)?;
+            // The lexical opinion reads candidates' texts from the store.
+            let texts: HashMap<u32, String> = match &lexical {
+                Some(_) => hits
                     .iter()
-                    .map(|&p| bm.score(&query, &corpus.texts[p as usize]))
-                    .fold(f64::INFINITY, f64::min);
-                (bm, query, ratio * weakest)
-            });
+                    .map(|h| Ok((h.row, corpus.text(h.row)?)))
+                    .collect::<Result<_>>()?,
+                None => HashMap::new(),
+            };
             let suspect = |hit: &Hit| -> Option<SkipReason> {
                 if let Some(threshold) = fn_filter.duplicate {
                     let v = index.vector(hit.row).ok()?;
@@ -345,68 +464,39 @@ pub fn mine_queries(
                     }
                 }
                 if let Some((bm, query, limit)) = &lexical
-                    && *limit > 0.0
-                    && bm.score(query, &corpus.texts[hit.row as usize]) >= *limit
+                    && bm.score(query, &texts[&hit.row]) >= *limit
                 {
                     return Some(SkipReason::Lexical);
                 }
                 None
             };
-            let mut params = base.clone();
-            let mut depth = (params.range_max + max_positives).min(corpus.len());
-            loop {
-                let hits: Vec<Hit> = index.search(qv, depth)?;
-                let selection = select::select(
-                    &hits,
-                    exclude,
-                    suspect,
-                    |r| corpus.canonical[r as usize],
-                    min_positive,
-                    &params,
-                    &q.id,
-                );
-                let full = selection.negatives.len() >= params.num_negatives;
-                if full || s.range_max.is_some() || depth >= corpus.len() {
-                    return Ok(MinedQuery {
-                        query: qi,
-                        positive_scores,
-                        selection,
-                        depth,
-                    });
-                }
-                depth = (depth * 2).min(corpus.len());
-                params.range_max = params.range_max.saturating_mul(2);
+            let selection = select::select(
+                &hits,
+                exclude,
+                suspect,
+                |r| corpus.canonical[r as usize],
+                min_positive,
+                &params,
+                &q.id,
+            );
+            let full = selection.negatives.len() >= params.num_negatives;
+            if full || s.range_max.is_some() || depth >= corpus.len() {
+                return Ok(MinedQuery {
+                    query: qi,
+                    positive_scores,
+                    selection,
+                    depth,
+                });
             }
-        })
-        .collect::<Result<_>>()?;
-    if let Some(cap) = s.max_negative_reuse {
-        // In query order, so the cap's outcome does not depend on thread scheduling.
-        let mut uses: HashMap<u32, usize> = HashMap::new();
-        for m in &mut mined {
-            let rows_of_query = data.queries[m.query].positives.len();
-            m.selection.repick(s.num_negatives, |row| {
-                uses.get(&corpus.canonical[row as usize])
-                    .is_some_and(|&n| n + rows_of_query > cap)
-            });
-            for c in &m.selection.negatives {
-                *uses.entry(corpus.canonical[c.row as usize]).or_default() += rows_of_query;
-            }
+            depth = (depth * 2).min(corpus.len());
+            params.range_max = params.range_max.saturating_mul(2);
         }
     }
-    Ok(mined)
 }
 
-/// Negatives that are another row's positive (they hurt in-batch losses, llm2vec#178).
-pub fn cross_row_collisions(rows: &[TrainingRow]) -> usize {
-    let positives: HashSet<&str> = rows.iter().map(|r| r.positive_id.as_str()).collect();
-    rows.iter()
-        .flat_map(|r| r.negatives.iter())
-        .filter(|n| positives.contains(n.id.as_str()))
-        .count()
-}
-
-/// Turns mined queries into training rows, one per (query, positive).
-pub fn training_rows(data: &MiningData, mined: &[MinedQuery], wanted: usize) -> Vec<TrainingRow> {
+/// Turns mined queries into training rows, one per (query, positive); passage ids and texts are
+/// read from the corpus store.
+pub fn training_rows(data: &MiningData, mined: &[MinedQuery], wanted: usize) -> Result<Vec<TrainingRow>> {
     let corpus = &data.corpus;
     let mut rows = Vec::new();
     for m in mined {
@@ -415,28 +505,77 @@ pub fn training_rows(data: &MiningData, mined: &[MinedQuery], wanted: usize) -> 
             .selection
             .negatives
             .iter()
-            .map(|c| Negative {
-                id: corpus.ids[c.row as usize].clone(),
-                text: corpus.texts[c.row as usize].clone(),
-                score: c.score,
-                rank: Some(c.rank),
-                source: "mined".into(),
-                edit: None,
+            .map(|c| {
+                let (id, text) = corpus.entry(c.row)?;
+                Ok(Negative {
+                    id,
+                    text,
+                    score: c.score,
+                    rank: Some(c.rank),
+                    source: "mined".into(),
+                    edit: None,
+                })
             })
-            .collect();
+            .collect::<Result<_>>()?;
         for (&p, &score) in q.positives.iter().zip(&m.positive_scores) {
+            let (positive_id, positive) = corpus.entry(p)?;
             rows.push(TrainingRow {
                 query_id: q.id.clone(),
                 query: q.text.clone(),
-                positive_id: corpus.ids[p as usize].clone(),
-                positive: corpus.texts[p as usize].clone(),
+                positive_id,
+                positive,
                 positive_score: score,
                 negatives: negatives.clone(),
                 wanted,
             });
         }
     }
-    rows
+    Ok(rows)
+}
+
+/// What the written rows add up to, gathered chunk by chunk for the manifest.
+#[derive(Default)]
+struct Tally {
+    rows: usize,
+    negatives: usize,
+    short_rows: usize,
+    skipped: BTreeMap<String, usize>,
+    max_depth: usize,
+    collisions: usize,
+    positive_scores: Vec<f64>,
+    negative_scores: Vec<f64>,
+    differences: Vec<f64>,
+}
+
+impl Tally {
+    fn mined(&mut self, mined: &[MinedQuery]) {
+        for m in mined {
+            for (reason, n) in &m.selection.skipped {
+                *self.skipped.entry(reason.name().to_string()).or_default() += n;
+            }
+            self.max_depth = self.max_depth.max(m.depth);
+        }
+    }
+
+    /// Counts written rows; a negative that is some query's positive is a cross-row collision
+    /// (they hurt in-batch losses, llm2vec#178).
+    fn written(&mut self, rows: &[TrainingRow], positive_ids: &HashSet<String>) {
+        for r in rows {
+            self.rows += 1;
+            self.negatives += r.negatives.len();
+            self.positive_scores.push(f64::from(r.positive_score));
+            for n in &r.negatives {
+                self.negative_scores.push(f64::from(n.score));
+                self.differences.push(f64::from(r.positive_score - n.score));
+                self.collisions += usize::from(positive_ids.contains(&n.id));
+            }
+        }
+    }
+}
+
+/// Adds the seconds since `t` to the timing `name`.
+fn add_time(timings: &mut BTreeMap<String, f64>, name: &str, t: Instant) {
+    *timings.entry(name.to_string()).or_default() += t.elapsed().as_secs_f64();
 }
 
 /// Runs the whole job and writes the output and manifest.
@@ -480,58 +619,78 @@ pub fn run(s: &MineSettings) -> Result<MineReport> {
     let (index, corpus_stats, cached_passages) = build_index(&data.corpus, &mut model, &model_hash, s)?;
     timings.insert("embed_corpus".to_string(), t.elapsed().as_secs_f64());
 
+    let dim = model.embedder.dim();
     let t = Instant::now();
-    let query_texts: Vec<String> = data.queries.iter().map(|q| q.text.clone()).collect();
-    let mut query_vectors = Vec::with_capacity(query_texts.len() * model.embedder.dim());
-    let query_stats = model.embed(&query_texts, &s.query_prompt, true, |v| {
-        query_vectors.extend_from_slice(&v);
-        Ok(())
-    })?;
-    timings.insert("embed_queries".to_string(), t.elapsed().as_secs_f64());
-
+    let mut miner = Miner::new(&data, index.as_ref(), s)?;
+    add_time(&mut timings, "search_select", t);
     let t = Instant::now();
-    let mined = mine_queries(&data, index.as_ref(), &query_vectors, s)?;
-    timings.insert("search_select".to_string(), t.elapsed().as_secs_f64());
-
-    let mut all_rows = training_rows(&data, &mined, s.num_negatives);
-    let counterfactuals = if s.counterfactuals > 0 {
-        let t = Instant::now();
-        let counts = counterfactual::add(&mut all_rows, &data, index.as_ref(), &query_vectors, &mut model, s)?;
-        timings.insert("counterfactuals".to_string(), t.elapsed().as_secs_f64());
-        Some(counts)
-    } else {
-        None
+    let perturber = match s.counterfactuals {
+        0 => None,
+        _ => Some(counterfactual::perturber(&data.corpus, s)?),
     };
+    add_time(&mut timings, "counterfactuals", t);
+    let positive_ids: HashSet<String> = data
+        .queries
+        .iter()
+        .flat_map(|q| q.positives.iter())
+        .map(|&p| data.corpus.id(p))
+        .collect::<Result<_>>()?;
 
-    let t = Instant::now();
     // Fixed-width formats have a column per negative, counterfactual slots included.
     let width = s.num_negatives + s.counterfactuals;
     let fixed = s.format.is_fixed_width();
     let is_short = |r: &TrainingRow| r.is_short() || (fixed && r.negatives.len() < width);
     let drop_short = s.drop_short || (fixed && !s.keep_short);
-    let short_rows = all_rows.iter().filter(|r| is_short(r)).count();
-    let rows: Vec<TrainingRow> = all_rows.into_iter().filter(|r| !(drop_short && is_short(r))).collect();
     let mut writer = TrainingSetWriter::create(&out, s.format, width, !s.no_provenance)?;
-    for chunk in rows.chunks(4096) {
-        writer.write(chunk)?;
+    let mut tally = Tally::default();
+    let mut query_stats = EmbedStats::default();
+    let mut counterfactuals: Option<CounterfactualCounts> = None;
+    let bar = crate::progress::bar(data.queries.len() as u64, "mining queries", s.no_progress);
+    // Queries go chunk by chunk (`--query-chunk`): memory for their vectors and rows is bounded
+    // by the chunk, whatever the number of queries, and rows are written as each chunk completes.
+    for start in (0..data.queries.len()).step_by(s.query_chunk) {
+        let range = start..(start + s.query_chunk).min(data.queries.len());
+        let t = Instant::now();
+        let mut query_vectors = Vec::with_capacity(range.len() * dim);
+        let texts = data.queries[range.clone()].iter().map(|q| Ok(q.text.as_str()));
+        let stats = model.embed_iter(texts, &s.query_prompt, true, |v| {
+            query_vectors.extend_from_slice(&v);
+            Ok(())
+        })?;
+        query_stats.absorb(&stats);
+        add_time(&mut timings, "embed_queries", t);
+
+        let t = Instant::now();
+        let mined = miner.mine(range.clone(), &query_vectors)?;
+        tally.mined(&mined);
+        let mut rows = training_rows(&data, &mined, s.num_negatives)?;
+        add_time(&mut timings, "search_select", t);
+        if let Some(perturber) = &perturber {
+            let t = Instant::now();
+            let chunk = (&data.queries[range.clone()], query_vectors.as_slice());
+            let counts = counterfactual::add(&mut rows, perturber, chunk, &data.corpus, index.as_ref(), &mut model, s)?;
+            match &mut counterfactuals {
+                Some(total) => total.absorb(counts),
+                None => counterfactuals = Some(counts),
+            }
+            add_time(&mut timings, "counterfactuals", t);
+        }
+
+        let t = Instant::now();
+        tally.short_rows += rows.iter().filter(|r| is_short(r)).count();
+        rows.retain(|r| !(drop_short && is_short(r)));
+        tally.written(&rows, &positive_ids);
+        writer.write(&rows)?;
+        add_time(&mut timings, "write", t);
+        bar.inc(range.len() as u64);
     }
+    bar.finish_and_clear();
+    let t = Instant::now();
     crate::progress::test_hold("write");
     let outputs = writer.finish()?;
-    timings.insert("write".to_string(), t.elapsed().as_secs_f64());
+    add_time(&mut timings, "write", t);
     timings.insert("total".to_string(), started.elapsed().as_secs_f64());
 
-    let mut skipped: BTreeMap<String, usize> = BTreeMap::new();
-    for m in &mined {
-        for (reason, n) in &m.selection.skipped {
-            *skipped.entry(reason.name().to_string()).or_default() += n;
-        }
-    }
-    let positive_stats = ScoreStats::of(rows.iter().map(|r| f64::from(r.positive_score)));
-    let negative_stats = ScoreStats::of(rows.iter().flat_map(|r| r.negatives.iter().map(|n| f64::from(n.score))));
-    let difference_stats = ScoreStats::of(
-        rows.iter()
-            .flat_map(|r| r.negatives.iter().map(|n| f64::from(r.positive_score - n.score))),
-    );
     let inputs = data
         .inputs
         .iter()
@@ -553,20 +712,20 @@ pub fn run(s: &MineSettings) -> Result<MineReport> {
             corpus_duplicates: data.corpus.duplicate_rows,
             queries: data.queries.len(),
             queries_without_positive: data.queries_without_positive,
-            rows: rows.len(),
-            negatives: rows.iter().map(|r| r.negatives.len()).sum(),
-            short_rows,
-            short_rows_dropped: if drop_short { short_rows } else { 0 },
-            skipped_candidates: skipped,
+            rows: tally.rows,
+            negatives: tally.negatives,
+            short_rows: tally.short_rows,
+            short_rows_dropped: if drop_short { tally.short_rows } else { 0 },
+            skipped_candidates: tally.skipped,
             bad_records_skipped: policy.skipped.clone(),
-            max_search_depth: mined.iter().map(|m| m.depth).max().unwrap_or(0),
-            cross_row_collisions: cross_row_collisions(&rows),
+            max_search_depth: tally.max_depth,
+            cross_row_collisions: tally.collisions,
             cached_passages,
         },
         scores: crate::manifest::Scores {
-            positive: positive_stats,
-            negative: negative_stats,
-            difference: difference_stats,
+            positive: ScoreStats::of(tally.positive_scores),
+            negative: ScoreStats::of(tally.negative_scores),
+            difference: ScoreStats::of(tally.differences),
         },
         embedding: BTreeMap::from([
             ("corpus".to_string(), corpus_stats),

@@ -48,6 +48,11 @@ impl PendingFile {
         File::create(&self.tmp).map_err(|e| Error::io(&self.tmp, e))
     }
 
+    /// The temporary path, for writers that take a path rather than a file.
+    pub fn tmp_path(&self) -> &Path {
+        &self.tmp
+    }
+
     /// Renames the finished file into place.
     pub fn commit(self) -> Result<()> {
         std::fs::rename(&self.tmp, &self.dest).map_err(|e| Error::io(&self.dest, e))

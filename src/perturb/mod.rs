@@ -421,6 +421,24 @@ pub struct BatchReport {
     pub directions: BTreeMap<String, usize>,
 }
 
+impl BatchReport {
+    /// Adds another batch's counts.
+    pub fn absorb(&mut self, other: BatchReport) {
+        self.texts += other.texts;
+        self.texts_edited += other.texts_edited;
+        for (mine, theirs) in [
+            (&mut self.proposed, other.proposed),
+            (&mut self.rejected, other.rejected),
+            (&mut self.chosen, other.chosen),
+            (&mut self.directions, other.directions),
+        ] {
+            for (k, v) in theirs {
+                *mine.entry(k).or_default() += v;
+            }
+        }
+    }
+}
+
 /// Evens out the chosen edits exactly: a direction chosen `n` times whose reverse was chosen `r`
 /// times keeps its `min(n, r + 1)` edits with the lowest draws. (The balancer evens out what
 /// items offer; which family an item ends up with can still tilt the chosen directions.)

@@ -252,7 +252,10 @@ fn batch_and_window_sizes_do_not_change_rows_or_negatives() {
             float_lists(&b, "negative_scores"),
         )
     };
-    let (q1, ids1, s1) = run(&["--batch-size", "3", "--sort-window", "50"], "small.parquet");
+    let (q1, ids1, s1) = run(
+        &["--batch-size", "3", "--sort-window", "50", "--query-chunk", "7"],
+        "small.parquet",
+    );
     let (q2, ids2, s2) = run(
         &[
             "--batch-size",
@@ -270,6 +273,50 @@ fn batch_and_window_sizes_do_not_change_rows_or_negatives() {
     for (a, b) in s1.iter().flatten().zip(s2.iter().flatten()) {
         assert!((a - b).abs() < 1e-5);
     }
+}
+
+#[test]
+fn a_cached_rerun_memory_maps_the_saved_index_instead_of_embedding() {
+    let dir = tmp();
+    let cache = dir.path().join("cache");
+    let cache_arg = cache.display().to_string();
+    let args = [
+        "--format",
+        "n-tuple",
+        "--exact-below",
+        "0",
+        "--cache",
+        cache_arg.as_str(),
+    ];
+    let saved = || -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(&cache)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with("index-") && n.ends_with(".usearch"))
+            .collect();
+        names.sort();
+        names
+    };
+    let (first, second) = (dir.path().join("1.parquet"), dir.path().join("2.parquet"));
+    mine_sample(&first, &args);
+    assert_eq!(saved().len(), 1, "the built HNSW index is saved in the cache");
+    mine_sample(&second, &args);
+    let manifest = |p: &std::path::Path| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(p.with_extension("parquet.manifest.json")).unwrap()).unwrap()
+    };
+    let m = manifest(&second);
+    assert_eq!(m["embedding"]["corpus"]["texts"], 0, "nothing embedded on the rerun");
+    assert_eq!(m["counts"]["cached_passages"], m["counts"]["corpus"]);
+    let (a, b) = (read_parquet(&first), read_parquet(&second));
+    assert_eq!(string_lists(&a, "negative_ids"), string_lists(&b, "negative_ids"));
+    assert_eq!(float_lists(&a, "negative_scores"), float_lists(&b, "negative_scores"));
+    // Another index layout is another file, never the saved one.
+    mine_sample(
+        &dir.path().join("3.parquet"),
+        &[&args[..], &["--index-dtype", "i8"]].concat(),
+    );
+    assert_eq!(saved().len(), 2);
 }
 
 #[test]
