@@ -85,12 +85,47 @@ def scale_rows(scripts, py):
             subprocess.run([sys.executable, ROOT / "scripts" / "synth_corpus.py", d, "--passages", str(n), "--queries", "1000"], check=True)
         base = [BIN, "mine", "--no-progress", "--threads", THREADS, "--corpus", d / "corpus.jsonl", "--queries", d / "queries.jsonl",
                 "--qrels", d / "qrels.tsv", "--format", "n-tuple", "--num-negatives", "5", "--fn-filter", "off"]
-        for precision in ("fp32", "int8"):
-            _, wall, rss = timed(base + ["--precision", precision, "--out", OUT / f"synth-{n}-{precision}.parquet"])
-            rows.append((n, f"hardneg mine --precision {precision}", wall, rss))
-        if scripts:
+        for precision in os.environ.get("BENCH_SCALE_PRECISIONS", "fp32,int8").split(","):
+            out = OUT / f"synth-{n}-{precision}.parquet"
+            _, wall, rss = timed(base + ["--precision", precision, "--out", out])
+            m = json.loads(Path(f"{out}.manifest.json").read_text())
+            corpus = m["embedding"]["corpus"]
+            rows.append((n, f"hardneg mine --precision {precision}", wall, rss,
+                         corpus["texts"] / corpus["wall_seconds"], rss - index_mib(n)))
+        if scripts and os.environ.get("BENCH_SCALE_ANCHOR", "1") == "1":
             _, wall, rss = timed([py, "st_mine.py", d, "qrels.tsv", OUT / f"synth-{n}-st.parquet", "--use-faiss"], cwd=scripts)
-            rows.append((n, "sentence-transformers mine_hard_negatives (use_faiss)", wall, rss))
+            rows.append((n, "sentence-transformers mine_hard_negatives (use_faiss)", wall, rss, None, None))
+    return rows
+
+
+def index_mib(n, dim=384, bytes_per_dim=4):
+    """hardneg's printed estimate of an f32 HNSW index: vectors plus about 160 bytes of graph each."""
+    return n * (dim * bytes_per_dim + 160) / 2**20
+
+
+# all-MiniLM-L6-v2: 6 layers of width 384 (feed-forward 1536), FLOPs per token at sequence length L:
+# projections 8·d² and feed-forward 16·d² multiply-adds ×2, attention 4·L·d.
+def flops_per_token(mean_len, d=384, layers=6):
+    return layers * (24 * d * d + 4 * mean_len * d)
+
+
+def floor_rows(emb):
+    """The model's floor: this machine's measured matrix-multiply rates (scripts/gemm_rate.py, same
+    threads) over the model's FLOPs per token at the data's mean length."""
+    hard = {r[0]: r for r in emb if r[0].startswith("hardneg")}
+    fp32 = hard.get("hardneg embed --precision fp32")
+    if not fp32 or not fp32[2]:
+        return []
+    mean_len = fp32[2] / fp32[1]
+    rates = json.loads(subprocess.run([ROOT / ".venv" / "bin" / "python", ROOT / "scripts" / "gemm_rate.py", "--threads", THREADS],
+                                      check=True, capture_output=True, text=True).stdout)
+    per_token = flops_per_token(mean_len)
+    rows = []
+    for precision, key, unit in (("fp32", "fp32_gflops", "GFLOP/s"), ("int8", "int8_gops", "GOP/s")):
+        tps = rates[key] * 1e9 / per_token
+        measured = hard.get(f"hardneg embed --precision {precision}")
+        share = f"{measured[2] / tps:.0%}" if measured and measured[2] else ""
+        rows.append((precision, rates[key], unit, per_token / 1e6, mean_len, tps, tps / mean_len, share))
     return rows
 
 
@@ -127,6 +162,12 @@ def main():
     for name, dps, tps, rss, cmd in emb:
         lines.append(f"| {name} | {dps:.1f} | {'' if tps is None else f'{tps:.0f}'} | {rss:.0f} | "
                      f"{'' if not base else f'{dps / base:.2f}'} | {'' if not ort else f'{dps / ort:.2f}'} | `{cmd}` |")
+    floors = floor_rows(emb)
+    if floors:
+        lines += ["", "| model floor (`scripts/gemm_rate.py`) | matrix-multiply rate | MFLOP/token (mean length) | floor tokens/s | floor docs/s | hardneg embed ÷ floor |",
+                  "|---|---|---|---|---|---|"]
+        for precision, r, unit, mflop, mean_len, tps, dps, share in floors:
+            lines.append(f"| {precision} | {r:.0f} {unit} | {mflop:.1f} ({mean_len:.0f} tokens) | {tps:.0f} | {dps:.1f} | {share} |")
     mine = mine_rows(data, scripts, py)
     lines += ["", "| mining end to end | wall s | peak RSS MiB | command |", "|---|---|---|---|"]
     for name, wall, rss, cmd in mine:
@@ -134,9 +175,10 @@ def main():
     if len(mine) == 2:
         lines.append(f"\nhardneg / sentence-transformers: time {mine[0][1] / mine[1][1]:.2f}×, peak memory {mine[0][2] / mine[1][2]:.2f}×.")
     scale = scale_rows(scripts, py)
-    lines += ["", "| synthetic passages (`scripts/synth_corpus.py`, 1,000 queries, top 5) | tool | wall s | peak RSS MiB |", "|---|---|---|---|"]
-    for n, name, wall, rss in scale:
-        lines.append(f"| {n:,} | {name} | {wall:.1f} | {rss:.0f} |")
+    lines += ["", "| synthetic passages (`scripts/synth_corpus.py`, 1,000 queries, top 5) | tool | wall s | peak RSS MiB | corpus embedding docs/s | RSS − f32 index estimate MiB |",
+              "|---|---|---|---|---|---|"]
+    for n, name, wall, rss, dps, rest in scale:
+        lines.append(f"| {n:,} | {name} | {wall:.1f} | {rss:.0f} | {'' if dps is None else f'{dps:.1f}'} | {'' if rest is None else f'{rest:.0f}'} |")
     table = "\n".join(lines)
     rewrite("bench", table)
     print(table)

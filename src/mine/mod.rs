@@ -626,9 +626,12 @@ pub fn run(s: &MineSettings) -> Result<MineReport> {
     let t = Instant::now();
     let perturber = match s.counterfactuals {
         0 => None,
-        _ => Some(counterfactual::perturber(&data.corpus, s)?),
+        _ => {
+            let p = counterfactual::perturber(&data.corpus, s)?;
+            add_time(&mut timings, "counterfactuals", t);
+            Some(p)
+        }
     };
-    add_time(&mut timings, "counterfactuals", t);
     let positive_ids: HashSet<String> = data
         .queries
         .iter()
