@@ -6,6 +6,9 @@ Data: BENCH_DATA (a BEIR folder), else ../shared/data/cisi when present, else th
 Anchors (sentence-transformers, ONNX Runtime's Python API): BENCH_ANCHORS (the scripts folder,
 default ../shared/anchors) run with ANCHOR_VENV's python; rows are skipped when either is missing.
 Threads: BENCH_THREADS (default 2). Every figure comes from a whole process run here, now.
+Synthetic sizes: BENCH_SCALE (default 10000; e.g. 10000,100000), BENCH_SCALE_PRECISIONS (default
+fp32,int8), BENCH_SCALE_ANCHOR=0 skips sentence-transformers there. BENCH_ONLY=perturb or
+BENCH_ONLY=scale runs just that table (scale is printed, for the recorded-once sections).
 """
 import json, os, re, subprocess, sys, time
 from pathlib import Path
@@ -174,15 +177,19 @@ def main():
         lines.append(f"| {name} | {wall:.1f} | {rss:.0f} | `{cmd}` |")
     if len(mine) == 2:
         lines.append(f"\nhardneg / sentence-transformers: time {mine[0][1] / mine[1][1]:.2f}×, peak memory {mine[0][2] / mine[1][2]:.2f}×.")
-    scale = scale_rows(scripts, py)
-    lines += ["", "| synthetic passages (`scripts/synth_corpus.py`, 1,000 queries, top 5) | tool | wall s | peak RSS MiB | corpus embedding docs/s | RSS − f32 index estimate MiB |",
-              "|---|---|---|---|---|---|"]
-    for n, name, wall, rss, dps, rest in scale:
-        lines.append(f"| {n:,} | {name} | {wall:.1f} | {rss:.0f} | {'' if dps is None else f'{dps:.1f}'} | {'' if rest is None else f'{rest:.0f}'} |")
+    lines += [""] + scale_table(scripts, py)
     table = "\n".join(lines)
     rewrite("bench", table)
     print(table)
     perturb_table(data)
+
+
+def scale_table(scripts, py):
+    lines = ["| synthetic passages (`scripts/synth_corpus.py`, 1,000 queries, top 5) | tool | wall s | peak RSS MiB | corpus embedding docs/s | RSS − f32 index estimate MiB |",
+             "|---|---|---|---|---|---|"]
+    for n, name, wall, rss, dps, rest in scale_rows(scripts, py):
+        lines.append(f"| {n:,} | {name} | {wall:.1f} | {rss:.0f} | {'' if dps is None else f'{dps:.1f}'} | {'' if rest is None else f'{rest:.0f}'} |")
+    return lines
 
 
 def rewrite(marker, table):
@@ -213,5 +220,9 @@ def perturb_table(data):
 if __name__ == "__main__":
     if os.environ.get("BENCH_ONLY") == "perturb":
         perturb_table(data_dir())
+    elif os.environ.get("BENCH_ONLY") == "scale":
+        # Recorded-once sizes (BENCH_SCALE=100000 or 1000000): printed, not written into the file.
+        OUT.mkdir(exist_ok=True)
+        print("\n".join(scale_table(*anchors())))
     else:
         main()

@@ -7,10 +7,14 @@
 //! ```
 //!
 //! Brief overview of the pieces:
-//! - [`input`]: BEIR JSONL/Parquet/qrels and (anchor, positive) pairs, with file:line errors.
+//! - [`input`]: BEIR JSONL/Parquet/qrels and (anchor, positive) pairs, streamed, with file:line
+//!   errors.
+//! - [`text_store`]: the corpus's ids and texts in an unnamed temporary file, fetched by row, so
+//!   memory does not grow with the text.
 //! - [`embed`]: tokenization with token-budget batches, the [`embed::Embedder`] seam and its ONNX
 //!   Runtime implementation (tokenize ‖ embed on threads joined by a bounded channel).
-//! - [`index`]: the [`index::NeighborIndex`] seam: usearch HNSW and an exact brute-force index.
+//! - [`index`]: the [`index::NeighborIndex`] seam: usearch HNSW (saved and memory-mapped on cached
+//!   reruns) and an exact brute-force index.
 //! - [`mine`]: positive-aware selection with `mine_hard_negatives` semantics, seeded per query.
 //! - [`filter`]: false-negative filters (margin, lexical BM25 second opinion, near-duplicates).
 //! - [`output`]: the trainer formats as Arrow/Parquet (or JSONL), written atomically.

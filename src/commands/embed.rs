@@ -11,6 +11,7 @@ use parquet::arrow::ArrowWriter;
 use crate::error::{Error, Result};
 use crate::input::{self, BadRecordPolicy, TextFields};
 use crate::mine::EmbeddingModel;
+use crate::mine::data::CorpusBuilder;
 use crate::output::PendingFile;
 use crate::settings::MineSettings;
 
@@ -60,7 +61,13 @@ pub fn run(a: &EmbedArgs) -> Result<String> {
         text: a.text_field.clone(),
         title: (!a.title_field.is_empty()).then(|| a.title_field.clone()),
     };
-    let records = input::read_texts(&a.input, &fields, &mut BadRecordPolicy::strict())?;
+    // Texts stream through the on-disk store; memory holds about 50 bytes per text.
+    let mut builder = CorpusBuilder::new()?;
+    builder.read(&a.input, &fields, &mut BadRecordPolicy::strict())?;
+    if builder.is_empty() {
+        return Err(input::empty_file(&a.input));
+    }
+    let corpus = builder.finish()?;
     let settings = MineSettings {
         batch_size: a.batch_size,
         max_batch_tokens: a.max_batch_tokens,
@@ -80,18 +87,18 @@ pub fn run(a: &EmbedArgs) -> Result<String> {
         message: e.to_string(),
     };
     let mut writer = ArrowWriter::try_new(pending.create()?, schema.clone(), None).map_err(|e| perr(&e))?;
-    let texts: Vec<String> = records.iter().map(|r| r.text.clone()).collect();
-    let bar = crate::progress::bar(texts.len() as u64, "embedding", a.no_progress);
-    let mut done = 0usize;
-    let stats = model.embed(&texts, &a.prompt, false, |vectors| {
+    let bar = crate::progress::bar(corpus.len() as u64, "embedding", a.no_progress);
+    let texts = corpus.iter().map(|entry| entry.map(|(_, _, text)| text));
+    // A second pass over the store in step with the vectors supplies the ids.
+    let mut ids = corpus.iter().map(|entry| entry.map(|(_, id, _)| id));
+    let stats = model.embed_iter(texts, &a.prompt, false, |vectors| {
         let n = vectors.len() / dim;
-        let ids: StringArray = records[done..done + n].iter().map(|r| Some(r.id.as_str())).collect();
+        let ids: StringArray = ids.by_ref().take(n).collect::<Result<Vec<String>>>()?.into_iter().map(Some).collect();
         let values = FixedSizeListArray::try_new(item.clone(), dim as i32, Arc::new(Float32Array::from(vectors)), None)
             .map_err(|e| perr(&e))?;
         let batch =
             RecordBatch::try_new(schema.clone(), vec![Arc::new(ids), Arc::new(values)]).map_err(|e| perr(&e))?;
         writer.write(&batch).map_err(|e| perr(&e))?;
-        done += n;
         bar.inc(n as u64);
         Ok(())
     })?;

@@ -263,26 +263,44 @@ pub fn build_index(
     }
     let bar = crate::progress::bar(n as u64, "embedding corpus", s.no_progress);
     bar.inc(cached as u64);
-    let mut done = 0usize;
+    // embed ‖ index add: each window's vectors go to the index (and the cache) on their own thread
+    // while the model embeds the next window.
     let texts = texts_of_rows(corpus, &todo);
-    let stats = model.embed_iter(texts, &s.corpus_prompt, false, |vectors| {
-        let count = vectors.len() / dim;
-        let mut rows = Vec::new();
-        let mut expanded = Vec::new();
-        for (&rep, v) in todo[done..done + count].iter().zip(vectors.chunks(dim)) {
-            for row in rows_of(rep) {
-                rows.push(row);
-                expanded.extend_from_slice(v);
+    let index_ref = &mut index;
+    let stats = std::thread::scope(|scope| -> Result<EmbedStats> {
+        let (tx, rx) = crossbeam_channel::bounded::<(usize, Vec<f32>)>(2);
+        let adder = scope.spawn(|| -> Result<()> {
+            for (done, vectors) in rx {
+                let count = vectors.len() / dim;
+                let mut rows = Vec::new();
+                let mut expanded = Vec::new();
+                for (&rep, v) in todo[done..done + count].iter().zip(vectors.chunks(dim)) {
+                    for row in rows_of(rep) {
+                        rows.push(row);
+                        expanded.extend_from_slice(v);
+                    }
+                }
+                index_ref.add(&rows, &expanded)?;
+                if let Some(c) = &cache {
+                    c.store(&keys[done..done + count], &vectors)?;
+                }
+                bar.inc(rows.len() as u64);
             }
-        }
-        index.add(&rows, &expanded)?;
-        if let Some(c) = &cache {
-            c.store(&keys[done..done + count], &vectors)?;
-        }
-        done += count;
-        bar.inc(rows.len() as u64);
-        crate::progress::test_hold("embed");
-        Ok(())
+            Ok(())
+        });
+        let mut done = 0usize;
+        let embedded = model.embed_iter(texts, &s.corpus_prompt, false, |vectors| {
+            let count = vectors.len() / dim;
+            tx.send((done, vectors))
+                .map_err(|_| Error::Index("the index stage stopped".into()))?;
+            done += count;
+            crate::progress::test_hold("embed");
+            Ok(())
+        });
+        drop(tx);
+        // The index stage's own error explains a failed send, so it comes first.
+        adder.join().expect("index thread panicked")?;
+        embedded
     })?;
     bar.finish_and_clear();
     if let Some(path) = save_to {
