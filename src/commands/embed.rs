@@ -61,7 +61,7 @@ pub fn run(a: &EmbedArgs) -> Result<String> {
         text: a.text_field.clone(),
         title: (!a.title_field.is_empty()).then(|| a.title_field.clone()),
     };
-    // Texts stream through the on-disk store; memory holds about 50 bytes per text.
+    // Texts stream through the on-disk store; memory holds offsets and id digests, not texts.
     let mut builder = CorpusBuilder::new()?;
     builder.read(&a.input, &fields, &mut BadRecordPolicy::strict())?;
     if builder.is_empty() {
@@ -93,7 +93,13 @@ pub fn run(a: &EmbedArgs) -> Result<String> {
     let mut ids = corpus.iter().map(|entry| entry.map(|(_, id, _)| id));
     let stats = model.embed_iter(texts, &a.prompt, false, |vectors| {
         let n = vectors.len() / dim;
-        let ids: StringArray = ids.by_ref().take(n).collect::<Result<Vec<String>>>()?.into_iter().map(Some).collect();
+        let ids: StringArray = ids
+            .by_ref()
+            .take(n)
+            .collect::<Result<Vec<String>>>()?
+            .into_iter()
+            .map(Some)
+            .collect();
         let values = FixedSizeListArray::try_new(item.clone(), dim as i32, Arc::new(Float32Array::from(vectors)), None)
             .map_err(|e| perr(&e))?;
         let batch =

@@ -171,9 +171,9 @@ pub fn for_each_text(
     }
 }
 
-/// Reads all (id, text) records of a file into memory (queries, and the `embed` and `perturb`
-/// inputs). Duplicate ids with the same text are merged; duplicate ids with different texts are an
-/// error (or a counted skip).
+/// Reads all (id, text) records of a file into memory (queries and the `perturb` input).
+/// Duplicate ids with the same text are merged; duplicate ids with different texts are an error
+/// (or a counted skip).
 pub fn read_texts(path: &Path, fields: &TextFields, policy: &mut BadRecordPolicy) -> Result<Vec<TextRecord>> {
     let mut seen: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
     let mut out: Vec<TextRecord> = Vec::new();

@@ -10,7 +10,7 @@ use crate::input::{self, BadRecordPolicy, TextFields};
 use crate::text_store::{Entries, TextStore, TextStoreWriter};
 
 /// The corpus of a run: ids and texts in an on-disk [`TextStore`] fetched by row; memory holds,
-/// per passage, its duplicate group, its offset and its id's digest (about 50 bytes), never its text.
+/// per passage, its duplicate group, its offset and its id's digest, never its text.
 #[derive(Debug)]
 pub struct Corpus {
     store: TextStore,

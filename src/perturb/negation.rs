@@ -267,13 +267,15 @@ fn remove(text: &str, s: &Sentence, i: usize) -> Option<Candidate> {
         }
         None => {
             // do-support: the verb takes the auxiliary's person.
+            let verb = &text[next.start..next.end];
+            // Only a plain lowercase word can be a verb here: `does not A1` names an id.
             if i == 0
+                || !verb.chars().all(char::is_lowercase)
                 || crate::perturb::text::is_stopword(&next.lower)
                 || crate::perturb::text::is_ly_adverb(&next.lower)
             {
                 return None;
             }
-            let verb = &text[next.start..next.end];
             let inflected = if aux.starts_with("does") {
                 third_person(verb)
             } else {
@@ -334,6 +336,7 @@ mod tests {
         assert_eq!(edits("Pesticides are not harmless."), ["Pesticides are harmless."]);
         assert_eq!(edits("Bees cannot see red."), ["Bees can see red."]);
         assert_eq!(edits("The rate does not vary."), ["The rate varies."]);
+        assert!(edits("The rate does not A1 here.").is_empty(), "an id is not a verb");
         assert_eq!(edits("Plants don't grow."), ["Plants grow."]);
         assert_eq!(edits("`Don't talk to me,' she said."), ["`Talk to me,' she said."]);
         assert_eq!(edits("It has not been shown."), ["It has been shown."]);
