@@ -46,16 +46,6 @@ impl TextStoreWriter {
         u32::try_from(self.offsets.len() - 2).map_err(|_| Error::Config("more than 4 billion passages".into()))
     }
 
-    /// Entries written so far.
-    pub fn len(&self) -> usize {
-        self.offsets.len() - 1
-    }
-
-    /// Whether nothing was written.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     /// Flushes and opens the store for reading.
     pub fn finish(self) -> Result<TextStore> {
         let dir = self.dir;
@@ -90,11 +80,6 @@ impl TextStore {
     /// Whether the store is empty.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
-    }
-
-    /// Bytes held on disk.
-    pub fn disk_bytes(&self) -> u64 {
-        self.offsets.last().copied().unwrap_or(0)
     }
 
     fn read(&self, start: u64, end: u64) -> Result<Vec<u8>> {

@@ -80,11 +80,6 @@ impl CorpusBuilder {
         self.row_of.get(&text_digest(id)).copied()
     }
 
-    /// Passages added.
-    pub fn len(&self) -> usize {
-        self.canonical.len()
-    }
-
     /// Whether nothing was added.
     pub fn is_empty(&self) -> bool {
         self.canonical.is_empty()
@@ -146,11 +141,6 @@ impl Corpus {
     /// Every (row, id, text) in row order: one sequential pass over the store.
     pub fn iter(&self) -> Entries<'_> {
         self.store.iter()
-    }
-
-    /// Bytes of text held on disk.
-    pub fn disk_bytes(&self) -> u64 {
-        self.store.disk_bytes()
     }
 }
 
