@@ -58,7 +58,7 @@ impl OnnxEmbedder {
             .map_err(|e| fail(&e))?;
         match device {
             Device::Cuda(id) => builder = register_cuda(builder, id)?,
-            // onnxruntime's CPU SkipLayerNormalization kernel ran 5x slower than the Add +
+            // onnxruntime's CPU SkipLayerNormalization kernel took 2.5-3x the time of the Add +
             // LayerNormalization it replaces (BENCHMARKS.md, "The model's graph"); the fusion
             // fires on the int8 graph, so it is switched off on CPU.
             Device::Cpu => {
