@@ -88,18 +88,18 @@ pub fn run(a: &EmbedArgs) -> Result<String> {
     };
     let mut writer = ArrowWriter::try_new(pending.create()?, schema.clone(), None).map_err(|e| perr(&e))?;
     let bar = crate::progress::bar(corpus.len() as u64, "embedding", a.no_progress);
-    let texts = corpus.iter().map(|entry| entry.map(|(_, _, text)| text));
-    // A second pass over the store in step with the vectors supplies the ids.
-    let mut ids = corpus.iter().map(|entry| entry.map(|(_, id, _)| id));
+    // One pass over the store: each text's id waits here until its vector comes back (vectors
+    // return in input order, only after their texts were read, so the ids are always there).
+    let (id_tx, id_rx) = crossbeam_channel::unbounded::<String>();
+    let texts = corpus.iter().map(move |entry| {
+        entry.map(|(_, id, text)| {
+            let _ = id_tx.send(id);
+            text
+        })
+    });
     let stats = model.embed_iter(texts, &a.prompt, false, |vectors| {
         let n = vectors.len() / dim;
-        let ids: StringArray = ids
-            .by_ref()
-            .take(n)
-            .collect::<Result<Vec<String>>>()?
-            .into_iter()
-            .map(Some)
-            .collect();
+        let ids: StringArray = id_rx.try_iter().take(n).map(Some).collect();
         let values = FixedSizeListArray::try_new(item.clone(), dim as i32, Arc::new(Float32Array::from(vectors)), None)
             .map_err(|e| perr(&e))?;
         let batch =
