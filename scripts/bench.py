@@ -94,11 +94,25 @@ def scale_rows(scripts, py):
             m = json.loads(Path(f"{out}.manifest.json").read_text())
             corpus = m["embedding"]["corpus"]
             rows.append((n, f"hardneg mine --precision {precision}", wall, rss,
-                         corpus["texts"] / corpus["wall_seconds"], rss - index_mib(n)))
+                         corpus["texts"] / corpus["wall_seconds"], rss - index_mib(n), shared_with_fp32(out, n)))
         if scripts and os.environ.get("BENCH_SCALE_ANCHOR", "1") == "1":
-            _, wall, rss = timed([py, "st_mine.py", d, "qrels.tsv", OUT / f"synth-{n}-st.parquet", "--use-faiss"], cwd=scripts)
-            rows.append((n, "sentence-transformers mine_hard_negatives (use_faiss)", wall, rss, None, None))
+            out = OUT / f"synth-{n}-st.parquet"
+            _, wall, rss = timed([py, "st_mine.py", d, "qrels.tsv", out, "--use-faiss"], cwd=scripts)
+            rows.append((n, "sentence-transformers mine_hard_negatives (use_faiss)", wall, rss, None, None, shared_with_fp32(out, n)))
     return rows
+
+
+def shared_with_fp32(path, n):
+    """Share of the negative ids in `path` that hardneg's fp32 run mined for the same query, or
+    None for the fp32 run itself (or when it is missing)."""
+    fp32 = OUT / f"synth-{n}-fp32.parquet"
+    if Path(path) == fp32 or not fp32.exists():
+        return None
+    import pyarrow.parquet as pq
+    negatives = lambda p: {q: set(ids) for q, ids in zip(*pq.read_table(p, columns=["query_id", "negative_ids"]).to_pydict().values())}
+    ref, got = negatives(fp32), negatives(path)
+    shared = sum(len(ids & ref.get(q, set())) for q, ids in got.items())
+    return shared / max(1, sum(len(ids) for ids in got.values()))
 
 
 def index_mib(n, dim=384, bytes_per_dim=4):
@@ -187,10 +201,11 @@ def main():
 
 
 def scale_table(scripts, py):
-    lines = ["| synthetic passages (`scripts/synth_corpus.py`, 1,000 queries, top 5) | tool | wall s | peak RSS MiB | corpus embedding docs/s | RSS − f32 index estimate MiB |",
-             "|---|---|---|---|---|---|"]
-    for n, name, wall, rss, dps, rest in scale_rows(scripts, py):
-        lines.append(f"| {n:,} | {name} | {wall:.1f} | {rss:.0f} | {'' if dps is None else f'{dps:.1f}'} | {'' if rest is None else f'{rest:.0f}'} |")
+    lines = ["| synthetic passages (`scripts/synth_corpus.py`, 1,000 queries, top 5) | tool | wall s | peak RSS MiB | corpus embedding docs/s | RSS − f32 index estimate MiB | negative ids shared with fp32 |",
+             "|---|---|---|---|---|---|---|"]
+    blank = lambda v, fmt: "" if v is None else format(v, fmt)
+    for n, name, wall, rss, dps, rest, shared in scale_rows(scripts, py):
+        lines.append(f"| {n:,} | {name} | {wall:.1f} | {rss:.0f} | {blank(dps, '.1f')} | {blank(rest, '.0f')} | {blank(shared, '.1%')} |")
     return lines
 
 

@@ -69,6 +69,6 @@ fn int8_embeddings_stay_close_to_fp32() {
     let got = embed(&["--precision", "int8"]);
     for (id, _, want) in reference() {
         let c = cosine(&got[&id], &want);
-        assert!(c >= 0.97, "{id}: int8 cosine {c}");
+        assert!(c >= 0.99, "{id}: int8 cosine {c}");
     }
 }
