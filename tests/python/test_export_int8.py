@@ -1,0 +1,97 @@
+"""The exporter's int8 layout on a small random BERT with planted outlier channels: the calibration
+finds them, the laid-out graph computes the same function as the numpy reference, and its int8
+quantization stays closer to fp32 than quantizing the plain graph does."""
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from tokenizers import Tokenizer
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "scripts"))
+import export_onnx as ex  # noqa: E402
+from encode import feeds, padded  # noqa: E402
+
+H, FF, LAYERS = 32, 128, 2
+CFG = {"hidden_size": H, "num_attention_heads": 4, "num_hidden_layers": LAYERS, "layer_norm_eps": 1e-12}
+LN_OUTLIER, GELU_OUTLIER = 5, 17  # planted channels
+TEXTS = ex.VERIFY_TEXTS + [f"Passage {i} about {t} and its {u}." for i, (t, u) in
+                           enumerate([("bees", "pollen"), ("rivers", "floods"), ("markets", "prices")] * 10)]
+
+
+@pytest.fixture(scope="module")
+def tok():
+    t = Tokenizer.from_file(str(ROOT / "models" / "all-MiniLM-L6-v2" / "tokenizer.json"))
+    t.enable_truncation(64)
+    t.no_padding()
+    return t
+
+
+@pytest.fixture(scope="module")
+def weights(tok):
+    rng = np.random.default_rng(7)
+    r = lambda *shape: (rng.standard_normal(shape) * 0.2).astype(np.float32)
+    w = {"embeddings.word_embeddings.weight": r(tok.get_vocab_size(), H), "embeddings.position_embeddings.weight": r(64, H),
+         "embeddings.token_type_embeddings.weight": r(2, H), "embeddings.LayerNorm.weight": np.ones(H, np.float32),
+         "embeddings.LayerNorm.bias": np.zeros(H, np.float32)}
+    for i in range(LAYERS):
+        p = f"encoder.layer.{i}."
+        for name, (o, n) in {"attention.self.query": (H, H), "attention.self.key": (H, H), "attention.self.value": (H, H),
+                             "attention.output.dense": (H, H), "intermediate.dense": (FF, H), "output.dense": (H, FF)}.items():
+            w[p + name + ".weight"], w[p + name + ".bias"] = r(o, n), r(o)
+        for name in ("attention.output.LayerNorm", "output.LayerNorm"):
+            w[p + name + ".weight"], w[p + name + ".bias"] = np.ones(H, np.float32), np.zeros(H, np.float32)
+        # Outliers like the real model's, each with its weights onward scaled down so that it does
+        # not swamp the rest: one residual channel scaled up, one FFN unit always on.
+        w[p + "attention.output.LayerNorm.weight"][LN_OUTLIER] = 25.0
+        w[p + "intermediate.dense.weight"][:, LN_OUTLIER] /= 25.0
+        w[p + "intermediate.dense.bias"][GELU_OUTLIER] = 30.0
+        w[p + "output.dense.weight"][:, GELU_OUTLIER] /= 30.0
+    return w
+
+
+@pytest.fixture(scope="module")
+def fp32_model(tmp_path_factory, weights):
+    path = tmp_path_factory.mktemp("model") / "model.onnx"
+    ex.onnx.save(ex.build_graph(weights, CFG), str(path))
+    return path
+
+
+def embed(path, tok, texts):
+    import onnxruntime as ort
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return np.concatenate([sess.run(["sentence_embedding"], feeds(*padded(tok.encode_batch(texts[b:b + 8]))))[0]
+                           for b in range(0, len(texts), 8)])
+
+
+def test_calibration_finds_the_planted_channels(fp32_model, tok):
+    plan = ex.int8_plan(fp32_model, CFG, tok, TEXTS)
+    for i in range(LAYERS):
+        assert GELU_OUTLIER in plan["gelu_outliers"][i]
+        assert len(plan["gelu_outliers"][i]) < FF // 4
+        scale = plan["inter_scale"][i]
+        assert scale is not None and scale[LN_OUTLIER] > 1 and np.sum(scale > 1) < H // 4
+
+
+def test_laid_out_graph_is_the_same_function(fp32_model, weights, tok, tmp_path):
+    path = tmp_path / "laid-out.onnx"
+    ex.onnx.save(ex.build_graph(weights, CFG, ex.int8_plan(fp32_model, CFG, tok, TEXTS)), str(path))
+    for b in range(0, len(TEXTS), 8):
+        ids, mask = padded(tok.encode_batch(TEXTS[b:b + 8]))
+        got = embed(path, tok, TEXTS[b:b + 8])
+        np.testing.assert_allclose(got, ex.reference_forward(weights, CFG, ids, mask), atol=1e-4)
+
+
+def test_int8_of_the_layout_is_closer_to_fp32_than_plain_int8(fp32_model, weights, tok, tmp_path):
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+    (tmp_path / "laid").mkdir()
+    ex.onnx.save(ex.build_graph(weights, CFG), str(tmp_path / "laid" / "model.onnx"))
+    ex.write_int8(tmp_path / "laid", weights, CFG, tok, TEXTS)
+    plain = tmp_path / "plain.int8.onnx"
+    quantize_dynamic(str(fp32_model), str(plain), weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul"], per_channel=True,
+                     extra_options={"DefaultTensorType": ex.TensorProto.FLOAT})
+    ref = embed(fp32_model, tok, TEXTS)
+    cos = lambda p: (embed(p, tok, TEXTS) * ref).sum(1)
+    laid, flat = cos(tmp_path / "laid" / "model.int8.onnx"), cos(plain)
+    assert laid.mean() > flat.mean() and laid.min() > flat.min(), (laid.min(), flat.min())
