@@ -6,6 +6,7 @@ Data: BENCH_DATA (a BEIR folder), else ../shared/data/cisi when present, else th
 Anchors (sentence-transformers, ONNX Runtime's Python API): BENCH_ANCHORS (the scripts folder,
 default ../shared/anchors) run with ANCHOR_VENV's python; rows are skipped when either is missing.
 Threads: BENCH_THREADS (default 2). Every figure comes from a whole process run here, now.
+Embedding rows: the median of BENCH_ROUNDS rounds (default 3), the tools taking turns in each.
 Synthetic sizes: BENCH_SCALE (default 10000; e.g. 10000,100000), BENCH_SCALE_PRECISIONS (default
 fp32,int8), BENCH_SCALE_ANCHOR=0 skips sentence-transformers there. BENCH_ONLY=perturb or
 BENCH_ONLY=scale runs just that table (scale is printed, for the recorded-once sections).
@@ -51,19 +52,28 @@ def rate(text, pattern):
 
 
 def embed_rows(data, scripts, py):
-    rows = []
+    """Embedding throughput of hardneg and the anchors on `data`: BENCH_ROUNDS rounds (default 3),
+    every tool once per round in turn, so that drift on a shared machine hits all of them alike;
+    each row keeps the median docs/s and tokens/s and the largest peak RSS."""
+    runs = []  # (row name, command, working folder, docs/s pattern, tokens/s pattern, command shown)
     for precision in ("fp32", "int8"):
-        out, wall, rss = timed([BIN, "embed", "--no-progress", "--threads", THREADS, "--precision", precision,
-                                "--input", data / "corpus.jsonl", "--out", OUT / f"emb-{precision}.parquet"])
-        rows.append((f"hardneg embed --precision {precision}", rate(out, r"([\d.]+) texts/s"), rate(out, r"([\d.]+) tokens/s"), rss,
-                     f"hardneg embed --threads {THREADS} --precision {precision} --input corpus.jsonl"))
+        runs.append((f"hardneg embed --precision {precision}",
+                     [BIN, "embed", "--no-progress", "--threads", THREADS, "--precision", precision,
+                      "--input", data / "corpus.jsonl", "--out", OUT / f"emb-{precision}.parquet"], ROOT,
+                     r"([\d.]+) texts/s", r"([\d.]+) tokens/s", f"hardneg embed --threads {THREADS} --precision {precision} --input corpus.jsonl"))
     if scripts:
         for graph in ("model.onnx", "model.int8.onnx"):
-            out, _, rss = timed([py, "ort_encode.py", MODEL / graph, MODEL / "tokenizer.json", data], cwd=scripts)
-            rows.append((f"onnxruntime python ({graph})", rate(out, r"= ([\d.]+) docs/s"), None, rss, f"ort_encode.py {graph} (batch 32, sorted)"))
-        out, _, rss = timed([py, "st_encode.py", data], cwd=scripts)
-        rows.append(("sentence-transformers encode", rate(out, r"= ([\d.]+) docs/s"), None, rss, "st_encode.py (batch 32)"))
-    return rows
+            runs.append((f"onnxruntime python ({graph})", [py, "ort_encode.py", MODEL / graph, MODEL / "tokenizer.json", data], scripts,
+                         r"= ([\d.]+) docs/s", None, f"ort_encode.py {graph} (batch 32, sorted)"))
+        runs.append(("sentence-transformers encode", [py, "st_encode.py", data], scripts, r"= ([\d.]+) docs/s", None, "st_encode.py (batch 32)"))
+    measured = {run[0]: [] for run in runs}
+    for _ in range(int(os.environ.get("BENCH_ROUNDS", "3"))):
+        for name, cmd, cwd, docs, tokens, _ in runs:
+            out, _, rss = timed(cmd, cwd=cwd)
+            measured[name].append((rate(out, docs), rate(out, tokens) if tokens else None, rss))
+    median = lambda xs: sorted(xs)[len(xs) // 2]
+    return [(name, median([m[0] for m in measured[name]]), None if tokens is None else median([m[1] for m in measured[name]]),
+             max(m[2] for m in measured[name]), shown) for name, _, _, _, tokens, shown in runs]
 
 
 def mine_rows(data, scripts, py):
@@ -170,7 +180,8 @@ def main():
     cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "unknown CPU")
     lines = [f"Run by `make bench` on {time.strftime('%Y-%m-%d')}: {cpu}, {os.cpu_count()} cores, {THREADS} threads, "
              f"data `{data.name}` ({sum(1 for _ in open(data / 'corpus.jsonl'))} passages). "
-             + ("Anchors run in the same session." if scripts else "Anchor venv not found: anchor rows skipped."), ""]
+             + ("Anchors run in the same session." if scripts else "Anchor venv not found: anchor rows skipped.")
+             + f" Embedding rows: median of {os.environ.get('BENCH_ROUNDS', '3')} rounds, the tools taking turns.", ""]
     emb = embed_rows(data, scripts, py)
     base = next((r[1] for r in emb if r[0].startswith("sentence-transformers")), None)
     # Each row against onnxruntime's Python API running the same graph file.
