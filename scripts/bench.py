@@ -11,13 +11,14 @@ Synthetic sizes: BENCH_SCALE (default 10000; e.g. 10000,100000), BENCH_SCALE_PRE
 fp32,int8), BENCH_SCALE_ANCHOR=0 skips sentence-transformers there. BENCH_ONLY=perturb or
 BENCH_ONLY=scale runs just that table (scale is printed, for the recorded-once sections).
 """
-import json, os, re, subprocess, sys, time
+import functools, json, os, re, subprocess, sys, time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = ROOT / "target" / "release" / "hardneg"
 MODEL = ROOT / "models" / "all-MiniLM-L6-v2"
 THREADS = os.environ.get("BENCH_THREADS", "2")
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 OUT = ROOT / "bench-out"
 
 
@@ -67,7 +68,7 @@ def embed_rows(data, scripts, py):
                          r"= ([\d.]+) docs/s", None, f"ort_encode.py {graph} (batch 32, sorted)"))
         runs.append(("sentence-transformers encode", [py, "st_encode.py", data], scripts, r"= ([\d.]+) docs/s", None, "st_encode.py (batch 32)"))
     measured = {run[0]: [] for run in runs}
-    for _ in range(int(os.environ.get("BENCH_ROUNDS", "3"))):
+    for _ in range(ROUNDS):
         for name, cmd, cwd, docs, tokens, _ in runs:
             out, _, rss = timed(cmd, cwd=cwd)
             measured[name].append((rate(out, docs), rate(out, tokens) if tokens else None, rss))
@@ -118,11 +119,17 @@ def shared_with_fp32(path, n):
     fp32 = OUT / f"synth-{n}-fp32.parquet"
     if Path(path) == fp32 or not fp32.exists():
         return None
-    import pyarrow.parquet as pq
-    negatives = lambda p: {q: set(ids) for q, ids in zip(*pq.read_table(p, columns=["query_id", "negative_ids"]).to_pydict().values())}
     ref, got = negatives(fp32), negatives(path)
     shared = sum(len(ids & ref.get(q, set())) for q, ids in got.items())
     return shared / max(1, sum(len(ids) for ids in got.values()))
+
+
+@functools.lru_cache(maxsize=4)
+def negatives(path):
+    """query id -> the set of its negative ids, from a mined Parquet file (read once per file)."""
+    import pyarrow.parquet as pq
+    table = pq.read_table(path, columns=["query_id", "negative_ids"]).to_pydict()
+    return {q: set(ids) for q, ids in zip(table["query_id"], table["negative_ids"])}
 
 
 def index_mib(n, dim=384, bytes_per_dim=4):
@@ -181,7 +188,7 @@ def main():
     lines = [f"Run by `make bench` on {time.strftime('%Y-%m-%d')}: {cpu}, {os.cpu_count()} cores, {THREADS} threads, "
              f"data `{data.name}` ({sum(1 for _ in open(data / 'corpus.jsonl'))} passages). "
              + ("Anchors run in the same session." if scripts else "Anchor venv not found: anchor rows skipped.")
-             + f" Embedding rows: median of {os.environ.get('BENCH_ROUNDS', '3')} rounds, the tools taking turns.", ""]
+             + f" Embedding rows: median of {ROUNDS} rounds, the tools taking turns.", ""]
     emb = embed_rows(data, scripts, py)
     base = next((r[1] for r in emb if r[0].startswith("sentence-transformers")), None)
     # Each row against onnxruntime's Python API running the same graph file.

@@ -41,3 +41,14 @@ def length_sorted_batches(tok, texts, size):
     for b in range(0, len(order), size):
         rows = order[b:b + size]
         yield (rows, *padded([encodings[i] for i in rows]))
+
+
+def session_options(threads, disable=""):
+    """onnxruntime options as hardneg sets them on CPU: `threads` intra-op threads, one inter-op,
+    every graph optimization but those named in `disable` (hardneg disables SkipLayerNormFusion)."""
+    import onnxruntime as ort
+    so = ort.SessionOptions(); so.intra_op_num_threads = threads; so.inter_op_num_threads = 1
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    if disable:
+        so.add_session_config_entry("optimization.disable_specified_optimizers", disable)
+    return so

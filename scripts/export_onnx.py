@@ -258,10 +258,19 @@ def int8_plan(model_path, cfg, tok, texts):
             "gelu_outliers": [np.flatnonzero(ratio[x] > 1) for x in groups["gelu_outliers"]]}
 
 
+def quantize(src, dst, fp32_nodes=()):
+    """onnxruntime dynamic quantization of every MatMul but `fp32_nodes`: weights per output
+    channel; quantizing the embeddings or other ops' activations too costs accuracy (measured min
+    cosine 0.90 with the defaults)."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+    quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul"],
+                     per_channel=True, nodes_to_exclude=list(fp32_nodes),
+                     extra_options={"DefaultTensorType": TensorProto.FLOAT})
+
+
 def write_int8(out, w, cfg, tok, calib):
     """model.int8.onnx: weights of every MatMul but the outlier path per channel int8 (activations
     quantized per batch at run time), from the graph `int8_plan` lays out on `calib` texts."""
-    from onnxruntime.quantization import QuantType, quantize_dynamic
     plan = int8_plan(out / "model.onnx", cfg, tok, calib)
     print("int8 layout: outlier channels per layer (QKV input, FFN input, FFN GELU):",
           [(0 if q is None else int((q > 1).sum()), 0 if f is None else int((f > 1).sum()), len(g))
@@ -271,11 +280,7 @@ def write_int8(out, w, cfg, tok, calib):
     onnx.save(graph, str(src))
     verify(src, w, cfg, tok, VERIFY_TEXTS, 1e-4)  # the same function as model.onnx before quantizing
     fp32_path = [n.name for n in graph.graph.node if n.op_type == "MatMul" and "_x_" in n.name]
-    # MatMul weights only, per output channel: quantizing the embeddings or activations of
-    # other ops costs accuracy (measured min cosine 0.90 with the defaults).
-    quantize_dynamic(str(src), str(tmp), weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul"],
-                     per_channel=True, nodes_to_exclude=fp32_path,
-                     extra_options={"DefaultTensorType": TensorProto.FLOAT})
+    quantize(src, tmp, fp32_path)
     src.unlink()
     # The verify set holds adversarial texts (emoji, CJK, 400 repeated words); real passages
     # score higher (see BENCHMARKS.md).

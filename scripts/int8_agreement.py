@@ -16,15 +16,13 @@ import numpy as np
 import onnxruntime as ort
 from tokenizers import Tokenizer
 
-from encode import feeds, length_sorted_batches, read_passages
+from encode import feeds, length_sorted_batches, read_passages, session_options
 
 K = 5
 
 
 def embed(model, tok, texts, threads):
-    so = ort.SessionOptions(); so.intra_op_num_threads = threads; so.inter_op_num_threads = 1
-    so.add_session_config_entry("optimization.disable_specified_optimizers", "SkipLayerNormFusion")
-    sess = ort.InferenceSession(model, so, providers=["CPUExecutionProvider"])
+    sess = ort.InferenceSession(model, session_options(threads, "SkipLayerNormFusion"), providers=["CPUExecutionProvider"])
     out = np.zeros((len(texts), sess.get_outputs()[-1].shape[-1]), np.float32)
     for rows, ids, mask in length_sorted_batches(tok, texts, 64):
         out[rows] = sess.run(["sentence_embedding"], feeds(ids, mask))[0]
@@ -54,6 +52,8 @@ def main():
     if a.queries:
         sets["queries"] = read_passages(a.queries)
     ref = {k: embed(a.fp32, tok, t, a.threads) for k, t in sets.items()}
+    ref_by_passage = neighbours(ref["passages"], ref["passages"], True)
+    ref_by_query = neighbours(ref["queries"], ref["passages"], False) if a.queries else None
     print("| graph | texts | min cosine | mean cosine | top-5 passages shared (passages) | top-5 passages shared (queries) | embed s |")
     print("|---|---|---|---|---|---|---|")
     for model in a.lossy:
@@ -61,9 +61,8 @@ def main():
         got = {k: embed(model, tok, t, a.threads) for k, t in sets.items()}
         took = time.perf_counter() - start
         cos = np.concatenate([(got[k] * ref[k]).sum(1) for k in sets])
-        by_passage = shared(neighbours(ref["passages"], ref["passages"], True), neighbours(got["passages"], got["passages"], True))
-        by_query = (f"{shared(neighbours(ref['queries'], ref['passages'], False), neighbours(got['queries'], got['passages'], False)):.1%}"
-                    if a.queries else "")
+        by_passage = shared(ref_by_passage, neighbours(got["passages"], got["passages"], True))
+        by_query = f"{shared(ref_by_query, neighbours(got['queries'], got['passages'], False)):.1%}" if a.queries else ""
         print(f"| {model} | {len(cos)} | {cos.min():.4f} | {cos.mean():.5f} | {by_passage:.1%} | {by_query} | {took:.1f} |")
 
 

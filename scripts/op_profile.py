@@ -15,7 +15,7 @@ import argparse, collections, json, os, tempfile, time
 import onnxruntime as ort
 from tokenizers import Tokenizer
 
-from encode import feeds, length_sorted_batches, read_passages
+from encode import feeds, length_sorted_batches, read_passages, session_options
 
 
 def main():
@@ -27,10 +27,7 @@ def main():
     a = ap.parse_args()
     tok = Tokenizer.from_file(a.tokenizer)
     texts = read_passages(a.corpus, a.n)
-    so = ort.SessionOptions(); so.intra_op_num_threads = a.threads; so.inter_op_num_threads = 1
-    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    if a.disable:
-        so.add_session_config_entry("optimization.disable_specified_optimizers", a.disable)
+    so = session_options(a.threads, a.disable)
     so.enable_profiling = not a.no_profile
     so.profile_file_prefix = os.path.join(tempfile.gettempdir(), "hardneg_op_profile")
     sess = ort.InferenceSession(a.model, so, providers=["CPUExecutionProvider"])

@@ -1,6 +1,7 @@
 """The exporter's int8 layout on a small random BERT with planted outlier channels: the calibration
 finds them, the laid-out graph computes the same function as the numpy reference, and its int8
 quantization stays closer to fp32 than quantizing the plain graph does."""
+import shutil
 import sys
 from pathlib import Path
 
@@ -11,7 +12,7 @@ from tokenizers import Tokenizer
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "scripts"))
 import export_onnx as ex  # noqa: E402
-from encode import feeds, padded  # noqa: E402
+from encode import feeds  # noqa: E402
 
 H, FF, LAYERS = 32, 128, 2
 CFG = {"hidden_size": H, "num_attention_heads": 4, "num_hidden_layers": LAYERS, "layer_norm_eps": 1e-12}
@@ -61,8 +62,7 @@ def fp32_model(tmp_path_factory, weights):
 def embed(path, tok, texts):
     import onnxruntime as ort
     sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    return np.concatenate([sess.run(["sentence_embedding"], feeds(*padded(tok.encode_batch(texts[b:b + 8]))))[0]
-                           for b in range(0, len(texts), 8)])
+    return np.concatenate([sess.run(["sentence_embedding"], feeds(ids, mask))[0] for ids, mask in ex.batches(tok, texts, 8)])
 
 
 def test_calibration_finds_the_planted_channels(fp32_model, tok):
@@ -77,20 +77,16 @@ def test_calibration_finds_the_planted_channels(fp32_model, tok):
 def test_laid_out_graph_is_the_same_function(fp32_model, weights, tok, tmp_path):
     path = tmp_path / "laid-out.onnx"
     ex.onnx.save(ex.build_graph(weights, CFG, ex.int8_plan(fp32_model, CFG, tok, TEXTS)), str(path))
-    for b in range(0, len(TEXTS), 8):
-        ids, mask = padded(tok.encode_batch(TEXTS[b:b + 8]))
-        got = embed(path, tok, TEXTS[b:b + 8])
-        np.testing.assert_allclose(got, ex.reference_forward(weights, CFG, ids, mask), atol=1e-4)
+    reference = np.concatenate([ex.reference_forward(weights, CFG, ids, mask) for ids, mask in ex.batches(tok, TEXTS, 8)])
+    np.testing.assert_allclose(embed(path, tok, TEXTS), reference, atol=1e-4)
 
 
 def test_int8_of_the_layout_is_closer_to_fp32_than_plain_int8(fp32_model, weights, tok, tmp_path):
-    from onnxruntime.quantization import QuantType, quantize_dynamic
     (tmp_path / "laid").mkdir()
-    ex.onnx.save(ex.build_graph(weights, CFG), str(tmp_path / "laid" / "model.onnx"))
+    shutil.copy(fp32_model, tmp_path / "laid" / "model.onnx")
     ex.write_int8(tmp_path / "laid", weights, CFG, tok, TEXTS)
     plain = tmp_path / "plain.int8.onnx"
-    quantize_dynamic(str(fp32_model), str(plain), weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul"], per_channel=True,
-                     extra_options={"DefaultTensorType": ex.TensorProto.FLOAT})
+    ex.quantize(fp32_model, plain)
     ref = embed(fp32_model, tok, TEXTS)
     cos = lambda p: (embed(p, tok, TEXTS) * ref).sum(1)
     laid, flat = cos(tmp_path / "laid" / "model.int8.onnx"), cos(plain)
