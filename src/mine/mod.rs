@@ -263,13 +263,17 @@ pub fn build_index(
     }
     let bar = crate::progress::bar(n as u64, "embedding corpus", s.no_progress);
     bar.inc(cached as u64);
-    // embed ‖ index add: each window's vectors go to the index (and the cache) on their own thread
-    // while the model embeds the next window. Even when the model's threads take every core this
-    // was faster than adding in turn (100k passages on 2 cores: 766.8 s against 809.6 s).
+    // Each window's vectors go to the index (and the cache) on their own thread. That thread runs
+    // beside the model only where the model leaves cores idle: onnxruntime's threads meet after
+    // every operator, so an index add taking one of their cores stalls them all. On 2 cores with
+    // both taken, adding in turn was 7-9% faster end to end on 30k passages (BENCHMARKS.md).
+    let overlap = s.thread_count() < std::thread::available_parallelism().map_or(1, |n| n.get());
     let texts = texts_of_rows(corpus, &todo);
     let (index_ref, todo, keys, cache, bar, rows_of) = (&mut index, &todo, &keys, &cache, &bar, &rows_of);
     let stats = std::thread::scope(|scope| -> Result<EmbedStats> {
         let (tx, rx) = crossbeam_channel::bounded::<(usize, Vec<f32>)>(2);
+        // One token per finished window; the model waits for it when adds run in turn.
+        let (added_tx, added_rx) = crossbeam_channel::unbounded::<()>();
         let adder = scope.spawn(move || -> Result<()> {
             for (done, vectors) in rx {
                 let count = vectors.len() / dim;
@@ -286,6 +290,7 @@ pub fn build_index(
                     c.store(&keys[done..done + count], &vectors)?;
                 }
                 bar.inc(rows.len() as u64);
+                let _ = added_tx.send(());
             }
             Ok(())
         });
@@ -295,6 +300,10 @@ pub fn build_index(
             tx.send((done, vectors))
                 .map_err(|_| Error::Index("the index stage stopped".into()))?;
             done += count;
+            if !overlap {
+                // A closed channel means the index stage failed; its error is reported below.
+                let _ = added_rx.recv();
+            }
             crate::progress::test_hold("embed");
             Ok(())
         });
