@@ -85,7 +85,7 @@ pub struct MineSettings {
     #[arg(long, default_value_t = 32)]
     pub batch_size: usize,
     /// Most padded tokens per model batch.
-    #[arg(long, default_value_t = 2048)]
+    #[arg(long, default_value_t = crate::embed::DEFAULT_MAX_BATCH_TOKENS)]
     pub max_batch_tokens: usize,
     /// Texts sorted by length together before batching (larger: less padding, more memory);
     /// with --cache, each finished window is cached.

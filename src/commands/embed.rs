@@ -43,7 +43,7 @@ pub struct EmbedArgs {
     #[arg(long, default_value_t = 32)]
     pub batch_size: usize,
     /// Most padded tokens per batch.
-    #[arg(long, default_value_t = 2048)]
+    #[arg(long, default_value_t = crate::embed::DEFAULT_MAX_BATCH_TOKENS)]
     pub max_batch_tokens: usize,
     /// Truncation length (default: the model's).
     #[arg(long)]
