@@ -264,10 +264,12 @@ pub fn build_index(
     let bar = crate::progress::bar(n as u64, "embedding corpus", s.no_progress);
     bar.inc(cached as u64);
     // Each window's vectors go to the index (and the cache) on their own thread. That thread runs
-    // beside the model only where the model leaves cores idle: onnxruntime's threads meet after
-    // every operator, so an index add taking one of their cores stalls them all. On 2 cores with
-    // both taken, adding in turn was 7-9% faster end to end on 30k passages (BENCHMARKS.md).
-    let overlap = s.thread_count() < std::thread::available_parallelism().map_or(1, |n| n.get());
+    // beside the model only where the model leaves cores idle (a GPU model, or fewer threads than
+    // cores): onnxruntime's CPU threads meet after every operator, so an index add taking one of
+    // their cores stalls them all. On 2 cores with both taken, adding in turn was 7-9% faster end
+    // to end on 30k passages (BENCHMARKS.md).
+    let model_on_cpu = matches!(s.device.parse::<Device>(), Ok(Device::Cpu));
+    let overlap = !model_on_cpu || s.thread_count() < std::thread::available_parallelism().map_or(1, |n| n.get());
     let texts = texts_of_rows(corpus, &todo);
     let (index_ref, todo, keys, cache, bar, rows_of) = (&mut index, &todo, &keys, &cache, &bar, &rows_of);
     let stats = std::thread::scope(|scope| -> Result<EmbedStats> {
