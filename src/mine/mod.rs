@@ -95,6 +95,9 @@ pub struct EmbeddingModel {
     pub embedder: Box<dyn Embedder>,
     /// Batching settings.
     pub batching: EmbedSettings,
+    /// Whether the model's CPU threads take every core (a CPU session with `--threads` at least
+    /// the core count): other compute then waits for the model instead of running beside it.
+    pub takes_every_core: bool,
 }
 
 impl EmbeddingModel {
@@ -105,7 +108,10 @@ impl EmbeddingModel {
         let max_length = s.max_length.unwrap_or(dir.max_length);
         let corpus_tokenizer = TextTokenizer::from_file(&dir.tokenizer, max_length)?;
         let query_tokenizer = TextTokenizer::from_file(&dir.tokenizer, s.query_max_length.unwrap_or(max_length))?;
-        let mut embedder = Box::new(OnnxEmbedder::new(&dir, s.thread_count(), device)?);
+        let threads = s.thread_count();
+        let takes_every_core =
+            device == Device::Cpu && threads >= std::thread::available_parallelism().map_or(1, |n| n.get());
+        let mut embedder = Box::new(OnnxEmbedder::new(&dir, threads, device)?);
         check_vocabulary(embedder.as_mut(), &corpus_tokenizer, &dir)?;
         let batching = EmbedSettings {
             limits: BatchLimits {
@@ -121,6 +127,7 @@ impl EmbeddingModel {
             query_tokenizer,
             embedder,
             batching,
+            takes_every_core,
         })
     }
 
@@ -268,8 +275,7 @@ pub fn build_index(
     // cores): onnxruntime's CPU threads meet after every operator, so an index add taking one of
     // their cores stalls them all. On 2 cores with both taken, adding in turn was 7-9% faster end
     // to end on 30k passages (BENCHMARKS.md).
-    let model_on_cpu = matches!(s.device.parse::<Device>(), Ok(Device::Cpu));
-    let overlap = !model_on_cpu || s.thread_count() < std::thread::available_parallelism().map_or(1, |n| n.get());
+    let in_turn = model.takes_every_core;
     let texts = texts_of_rows(corpus, &todo);
     let (index_ref, todo, keys, cache, bar, rows_of) = (&mut index, &todo, &keys, &cache, &bar, &rows_of);
     let stats = std::thread::scope(|scope| -> Result<EmbedStats> {
@@ -302,7 +308,7 @@ pub fn build_index(
             tx.send((done, vectors))
                 .map_err(|_| Error::Index("the index stage stopped".into()))?;
             done += count;
-            if !overlap {
+            if in_turn {
                 // A closed channel means the index stage failed; its error is reported below.
                 let _ = added_rx.recv();
             }
