@@ -12,7 +12,9 @@ use clap::Args;
 use crate::embed::model::Precision;
 use crate::settings::MineSettings;
 
-/// The model flags `embed` and `perturb` share with `mine`.
+/// The model flags `embed` and `perturb` share with `mine`. `mine` declares the same four in
+/// [`MineSettings`] itself: its pipeline-file keys are flat and checked by serde's
+/// `deny_unknown_fields`, which does not work with a flattened struct.
 #[derive(Debug, Clone, Args)]
 pub struct ModelArgs {
     /// Model folder (default: the one `make setup` prepares).

@@ -280,7 +280,7 @@ pub fn build_index(
     let (index_ref, todo, keys, cache, bar, rows_of) = (&mut index, &todo, &keys, &cache, &bar, &rows_of);
     let stats = std::thread::scope(|scope| -> Result<EmbedStats> {
         let (tx, rx) = crossbeam_channel::bounded::<(usize, Vec<f32>)>(2);
-        // One token per finished window; the model waits for it when adds run in turn.
+        // When adds run in turn, one token per finished window, which the model waits for.
         let (added_tx, added_rx) = crossbeam_channel::unbounded::<()>();
         let adder = scope.spawn(move || -> Result<()> {
             for (done, vectors) in rx {
@@ -298,7 +298,9 @@ pub fn build_index(
                     c.store(&keys[done..done + count], &vectors)?;
                 }
                 bar.inc(rows.len() as u64);
-                let _ = added_tx.send(());
+                if in_turn {
+                    let _ = added_tx.send(());
+                }
             }
             Ok(())
         });
