@@ -26,11 +26,12 @@ pub fn l2_normalize(v: &mut [f32]) {
     v.iter_mut().for_each(|x| *x /= norm);
 }
 
-/// Default padded tokens per model batch. On CPU a batch this size keeps the layers' activations
-/// (1,024 × 1,536 floats in the FFN) near the caches: 1,024 ran 3-6% faster than 2,048 in int8 and
-/// up to 4% in fp32 on both long (CISI) and short (synthetic) passages (BENCHMARKS.md). A GPU wants
-/// far larger batches (`--max-batch-tokens`).
-pub const DEFAULT_MAX_BATCH_TOKENS: usize = 1024;
+/// Default padded tokens per model batch. On CPU a small batch keeps the layers' activations
+/// (512 × 1,536 floats in the FFN) near the caches: alternated on long (CISI) and short (synthetic)
+/// passages, 512 ran 4-6% faster than 1,024 in int8 and 1-5% in fp32, 1,024 faster than 2,048, and
+/// 384 or 256 slower again (BENCHMARKS.md). A text longer than the budget gets a batch of its own.
+/// A GPU wants far larger batches (`--max-batch-tokens`).
+pub const DEFAULT_MAX_BATCH_TOKENS: usize = 512;
 
 /// Batching settings of the embedding stage.
 #[derive(Debug, Clone, Copy)]
