@@ -110,7 +110,7 @@ def scale_rows(scripts, py):
             m = json.loads(Path(f"{out}.manifest.json").read_text())
             corpus = m["embedding"]["corpus"]
             rows.append((n, f"hardneg mine --precision {precision}", wall, rss,
-                         corpus["texts"] / corpus["wall_seconds"], rss - index_mib(n), shared_with_fp32(out, n)))
+                         corpus["texts"] / corpus["wall_seconds"], rss - index_mib(n, m["config"]), shared_with_fp32(out, n)))
         if scripts and os.environ.get("BENCH_SCALE_ANCHOR", "1") == "1":
             out = OUT / f"synth-{n}-st.parquet"
             _, wall, rss = timed([py, "st_mine.py", d, "qrels.tsv", out, "--use-faiss"], cwd=scripts)
@@ -137,10 +137,12 @@ def negatives(path):
     return {q: set(ids) for q, ids in zip(table["query_id"], table["negative_ids"])}
 
 
-def index_mib(n, dim=384):
-    """hardneg's estimate of its index: below 20,000 passages exact search's f32 vectors, from there
-    the default f16 HNSW index (vectors plus about 160 bytes of graph each)."""
-    return n * (dim * 4 if n < 20_000 else dim * 2 + 160) / 2**20
+def index_mib(n, config, dim=384):
+    """hardneg's estimate of the index a run built, from its manifest's config: exact search holds
+    f32 vectors; HNSW holds vectors of `index_dtype` plus about 160 bytes of graph each."""
+    if config["exact"] or n < config["exact_below"]:
+        return n * dim * 4 / 2**20
+    return n * (dim * {"f32": 4, "f16": 2, "i8": 1}[config["index_dtype"]] + 160) / 2**20
 
 
 # all-MiniLM-L6-v2: 6 layers of width 384 (feed-forward 1536), FLOPs per token at sequence length L:
