@@ -109,12 +109,13 @@ def scale_rows(scripts, py):
             _, wall, rss = timed(base + ["--precision", precision, "--out", out])
             m = json.loads(Path(f"{out}.manifest.json").read_text())
             corpus = m["embedding"]["corpus"]
-            rows.append((n, f"hardneg mine --precision {precision}", wall, rss,
-                         corpus["texts"] / corpus["wall_seconds"], rss - index_mib(n, m["config"]), shared_with_fp32(out, n)))
+            index = m["index"]
+            rows.append((n, f"hardneg mine --precision {precision}", wall, rss, corpus["texts"] / corpus["wall_seconds"],
+                         f'{index["kind"]}, {index["bytes"] / 2**20:.0f}', rss - index["bytes"] / 2**20, shared_with_fp32(out, n)))
         if scripts and os.environ.get("BENCH_SCALE_ANCHOR", "1") == "1":
             out = OUT / f"synth-{n}-st.parquet"
             _, wall, rss = timed([py, "st_mine.py", d, "qrels.tsv", out, "--use-faiss"], cwd=scripts)
-            rows.append((n, "sentence-transformers mine_hard_negatives (use_faiss)", wall, rss, None, None, shared_with_fp32(out, n)))
+            rows.append((n, "sentence-transformers mine_hard_negatives (use_faiss)", wall, rss, None, None, None, shared_with_fp32(out, n)))
     return rows
 
 
@@ -135,14 +136,6 @@ def negatives(path):
     import pyarrow.parquet as pq
     table = pq.read_table(path, columns=["query_id", "negative_ids"]).to_pydict()
     return {q: set(ids) for q, ids in zip(table["query_id"], table["negative_ids"])}
-
-
-def index_mib(n, config, dim=384):
-    """hardneg's estimate of the index a run built, from its manifest's config: exact search holds
-    f32 vectors; HNSW holds vectors of `index_dtype` plus about 160 bytes of graph each."""
-    if config["exact"] or n < config["exact_below"]:
-        return n * dim * 4 / 2**20
-    return n * (dim * {"f32": 4, "f16": 2, "i8": 1}[config["index_dtype"]] + 160) / 2**20
 
 
 # all-MiniLM-L6-v2: 6 layers of width 384 (feed-forward 1536), FLOPs per token at sequence length L:
@@ -227,11 +220,11 @@ def main():
 
 
 def scale_table(scripts, py):
-    lines = ["| synthetic passages (`scripts/synth_corpus.py`, 1,000 queries, top 5) | tool | wall s | peak RSS MiB | corpus embedding docs/s | RSS − index estimate MiB | negative ids shared with fp32 |",
-             "|---|---|---|---|---|---|---|"]
+    lines = ["| synthetic passages (`scripts/synth_corpus.py`, 1,000 queries, top 5) | tool | wall s | peak RSS MiB | corpus embedding docs/s | index (manifest: kind, MiB) | RSS − index MiB | negative ids shared with fp32 |",
+             "|---|---|---|---|---|---|---|---|"]
     blank = lambda v, fmt: "" if v is None else format(v, fmt)
-    for n, name, wall, rss, dps, rest, shared in scale_rows(scripts, py):
-        lines.append(f"| {n:,} | {name} | {wall:.1f} | {rss:.0f} | {blank(dps, '.1f')} | {blank(rest, '.0f')} | {blank(shared, '.1%')} |")
+    for n, name, wall, rss, dps, index, rest, shared in scale_rows(scripts, py):
+        lines.append(f"| {n:,} | {name} | {wall:.1f} | {rss:.0f} | {blank(dps, '.1f')} | {index or ''} | {blank(rest, '.0f')} | {blank(shared, '.1%')} |")
     return lines
 
 

@@ -47,6 +47,15 @@ pub struct ModelInfo {
     pub dim: usize,
 }
 
+/// The index the queries were searched in.
+#[derive(Debug, Clone, Serialize)]
+pub struct IndexInfo {
+    /// `exact` (matrix products over f32 vectors) or `hnsw` (usearch).
+    pub kind: String,
+    /// Bytes the index held.
+    pub bytes: usize,
+}
+
 /// Counts of a run.
 #[derive(Debug, Clone, Serialize)]
 pub struct Counts {
@@ -100,6 +109,8 @@ pub struct Manifest {
     pub inputs: Vec<InputFile>,
     /// Model used.
     pub model: ModelInfo,
+    /// Index searched.
+    pub index: IndexInfo,
     /// Resolved configuration.
     pub config: serde_json::Value,
     /// Counts.

@@ -171,6 +171,11 @@ pub struct MineSettings {
     /// Corpora smaller than this use exact search.
     #[arg(long, default_value_t = 20_000)]
     pub exact_below: usize,
+    /// Jobs with at most this many queries use exact search whatever the corpus size: scoring
+    /// every passage against a few thousand queries by matrix products costs less than building an
+    /// HNSW graph over it (BENCHMARKS.md, "Exact search or HNSW"). 0: only --exact-below decides.
+    #[arg(long, default_value_t = 10_000)]
+    pub exact_max_queries: usize,
 
     /// Malformed records: fail (default) or skip and count.
     #[arg(long, value_enum, default_value = "fail")]

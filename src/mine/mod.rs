@@ -184,7 +184,8 @@ fn check_vocabulary(embedder: &mut dyn Embedder, tokenizer: &TextTokenizer, dir:
     })
 }
 
-/// Embeds the corpus into an index (exact below `exact_below` documents or with `--exact`).
+/// Embeds the corpus into an index: exact with `--exact`, below `--exact-below` passages or for
+/// at most `--exact-max-queries` queries (`queries`), HNSW otherwise.
 /// Texts stream from the corpus store; identical texts (the corpus's duplicate groups) are
 /// embedded once. With `--cache`, an HNSW index saved by an earlier run over the same corpus and
 /// model is memory-mapped instead of rebuilt; otherwise cached texts are added first, only the
@@ -195,15 +196,20 @@ pub fn build_index(
     model: &mut EmbeddingModel,
     model_hash: &str,
     s: &MineSettings,
+    queries: usize,
 ) -> Result<(Box<dyn NeighborIndex>, EmbedStats, usize)> {
     let dim = model.embedder.dim();
     let n = corpus.len();
-    let hnsw = !(s.exact || n < s.exact_below);
+    let hnsw = !(s.exact || n < s.exact_below || queries <= s.exact_max_queries);
     let mut index: Box<dyn NeighborIndex> = if hnsw {
         let estimate = n * (dim * bytes_per_dim(s.index_dtype) + 160);
         tracing::info!("HNSW index for {n} passages: about {} MiB", estimate >> 20);
         Box::new(UsearchIndex::new(dim, s.index_dtype, n, s.thread_count())?)
     } else {
+        tracing::info!(
+            "exact search over {n} passages for {queries} queries: about {} MiB of f32 vectors",
+            (n * dim * 4) >> 20
+        );
         Box::new(ExactIndex::new(dim, n))
     };
     // One representative row per distinct text; the rows that repeat it share its vector.
@@ -255,11 +261,21 @@ pub fn build_index(
             save_to = Some(path);
         }
         let wanted: HashMap<Key, u32> = keyed.iter().map(|&(row, key)| (key, row)).collect();
+        // Cached vectors go to the index a few thousand at a time: HNSW adds them in parallel.
+        let (mut rows, mut vectors) = (Vec::new(), Vec::new());
         let found = c.load(&wanted, |rep, vector| {
-            let rows: Vec<u32> = rows_of(rep).collect();
-            cached += rows.len();
-            index.add(&rows, &vector.repeat(rows.len()))
+            for row in rows_of(rep) {
+                rows.push(row);
+                vectors.extend_from_slice(vector);
+            }
+            if rows.len() >= 4096 {
+                cached += rows.len();
+                index.add(&std::mem::take(&mut rows), &std::mem::take(&mut vectors))?;
+            }
+            Ok(())
         })?;
+        cached += rows.len();
+        index.add(&rows, &vectors)?;
         keyed.retain(|(row, _)| !found.contains(row));
         todo = keyed.iter().map(|&(row, _)| row).collect();
         keys = keyed.into_iter().map(|(_, key)| key).collect();
@@ -422,9 +438,16 @@ impl<'a> Miner<'a> {
     pub fn mine(&mut self, range: std::ops::Range<usize>, query_vectors: &[f32]) -> Result<Vec<MinedQuery>> {
         let dim = query_vectors.len() / range.len().max(1);
         let start = range.start;
+        // The first search of every query in one batch (exact search is then one matrix product).
+        let depth = (self.base.range_max + self.max_positives).min(self.data.corpus.len());
+        let first = self.index.search_batch(query_vectors, depth)?;
         let mut mined: Vec<MinedQuery> = range
             .into_par_iter()
-            .map(|qi| self.mine_one(qi, &query_vectors[(qi - start) * dim..(qi - start + 1) * dim]))
+            .zip(first)
+            .map(|(qi, hits)| {
+                let qv = &query_vectors[(qi - start) * dim..(qi - start + 1) * dim];
+                self.mine_one(qi, qv, depth, hits)
+            })
             .collect::<Result<_>>()?;
         if let Some(cap) = self.s.max_negative_reuse {
             // In query order, so the cap's outcome does not depend on thread scheduling.
@@ -444,7 +467,8 @@ impl<'a> Miner<'a> {
         Ok(mined)
     }
 
-    fn mine_one(&self, qi: usize, qv: &[f32]) -> Result<MinedQuery> {
+    /// Mines query `qi` (vector `qv`) from `hits`, its `depth` nearest rows.
+    fn mine_one(&self, qi: usize, qv: &[f32], mut depth: usize, mut hits: Vec<Hit>) -> Result<MinedQuery> {
         let (q, corpus, index, s) = (&self.data.queries[qi], &self.data.corpus, self.index, self.s);
         let fn_filter = s.fn_filter();
         let positive_scores: Vec<f32> = q
@@ -483,9 +507,7 @@ impl<'a> Miner<'a> {
             _ => None,
         };
         let mut params = self.base.clone();
-        let mut depth = (params.range_max + self.max_positives).min(corpus.len());
         loop {
-            let hits: Vec<Hit> = index.search(qv, depth)?;
             // The lexical opinion reads candidates' texts from the store.
             let texts: HashMap<u32, String> = match &lexical {
                 Some(_) => hits
@@ -528,6 +550,7 @@ impl<'a> Miner<'a> {
             }
             depth = (depth * 2).min(corpus.len());
             params.range_max = params.range_max.saturating_mul(2);
+            hits = index.search(qv, depth)?;
         }
     }
 }
@@ -654,7 +677,8 @@ pub fn run(s: &MineSettings) -> Result<MineReport> {
     timings.insert("load_model".to_string(), t.elapsed().as_secs_f64());
 
     let t = Instant::now();
-    let (index, corpus_stats, cached_passages) = build_index(&data.corpus, &mut model, &model_hash, s)?;
+    let (index, corpus_stats, cached_passages) =
+        build_index(&data.corpus, &mut model, &model_hash, s, data.queries.len())?;
     timings.insert("embed_corpus".to_string(), t.elapsed().as_secs_f64());
 
     let dim = model.embedder.dim();
@@ -746,6 +770,10 @@ pub fn run(s: &MineSettings) -> Result<MineReport> {
             sha256: model_hash,
             precision: s.precision,
             dim: model.embedder.dim(),
+        },
+        index: crate::manifest::IndexInfo {
+            kind: index.kind().into(),
+            bytes: index.memory_bytes(),
         },
         config: serde_json::to_value(s).expect("settings serialize"),
         counts: crate::manifest::Counts {

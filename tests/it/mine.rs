@@ -285,6 +285,8 @@ fn a_cached_rerun_memory_maps_the_saved_index_instead_of_embedding() {
         "n-tuple",
         "--exact-below",
         "0",
+        "--exact-max-queries",
+        "0",
         "--cache",
         cache_arg.as_str(),
     ];
@@ -308,6 +310,7 @@ fn a_cached_rerun_memory_maps_the_saved_index_instead_of_embedding() {
     let m = manifest(&second);
     assert_eq!(m["embedding"]["corpus"]["texts"], 0, "nothing embedded on the rerun");
     assert_eq!(m["counts"]["cached_passages"], m["counts"]["corpus"]);
+    assert_eq!(m["index"]["kind"], "hnsw");
     let (a, b) = (read_parquet(&first), read_parquet(&second));
     assert_eq!(string_lists(&a, "negative_ids"), string_lists(&b, "negative_ids"));
     assert_eq!(float_lists(&a, "negative_scores"), float_lists(&b, "negative_scores"));
@@ -319,16 +322,36 @@ fn a_cached_rerun_memory_maps_the_saved_index_instead_of_embedding() {
     assert_eq!(saved().len(), 2);
 }
 
+fn manifest_of(out: &std::path::Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(out.with_extension("parquet.manifest.json")).unwrap()).unwrap()
+}
+
 #[test]
 fn hnsw_and_exact_search_agree_on_the_sample() {
     let dir = tmp();
     let exact = dir.path().join("e.parquet");
     let hnsw = dir.path().join("h.parquet");
+    let few_queries = dir.path().join("q.parquet");
     mine_sample(&exact, &["--format", "n-tuple", "--exact"]);
     mine_sample(
         &hnsw,
-        &["--format", "n-tuple", "--exact-below", "0", "--index-dtype", "f16"],
+        &[
+            "--format",
+            "n-tuple",
+            "--exact-below",
+            "0",
+            "--exact-max-queries",
+            "0",
+            "--index-dtype",
+            "f16",
+        ],
     );
+    // Whatever the corpus size, a job with few queries searches exactly.
+    mine_sample(&few_queries, &["--format", "n-tuple", "--exact-below", "0"]);
+    assert_eq!(manifest_of(&exact)["index"]["kind"], "exact");
+    assert_eq!(manifest_of(&hnsw)["index"]["kind"], "hnsw");
+    assert_eq!(manifest_of(&few_queries)["index"]["kind"], "exact");
+    assert_eq!(read_parquet(&exact), read_parquet(&few_queries));
     let (a, b) = (
         string_lists(&read_parquet(&exact), "negative_ids"),
         string_lists(&read_parquet(&hnsw), "negative_ids"),
@@ -355,6 +378,9 @@ fn manifest_records_inputs_counts_and_scores() {
     assert_eq!(m["inputs"].as_array().unwrap().len(), 3);
     assert_eq!(m["inputs"][0]["sha256"].as_str().unwrap().len(), 64);
     assert_eq!(m["model"]["sha256"].as_str().unwrap().len(), 64);
+    // The sample's 276 passages as 384-dimensional f32 vectors.
+    assert_eq!(m["index"]["kind"], "exact");
+    assert_eq!(m["index"]["bytes"], m["counts"]["corpus"].as_u64().unwrap() * 384 * 4);
     assert_eq!(
         m["counts"]["rows"].as_u64().unwrap() as usize,
         read_parquet(&out).num_rows()

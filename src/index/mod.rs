@@ -1,5 +1,9 @@
 //! Nearest-neighbour search over the corpus embeddings: usearch HNSW (cosine; f32, f16 or i8
-//! storage) and an exact brute-force index, which is also the oracle in tests.
+//! storage) and exact search by matrix products, which is also the oracle in tests.
+
+mod exact;
+
+pub use exact::ExactIndex;
 
 use rayon::prelude::*;
 use usearch::{Index, IndexOptions, MetricKind, ScalarKind};
@@ -31,6 +35,8 @@ pub struct Hit {
 pub trait NeighborIndex: Send + Sync {
     /// Adds one vector per row (row-major, unit length); rows may come in any order.
     fn add(&mut self, rows: &[u32], vectors: &[f32]) -> Result<()>;
+    /// Dimensions of a vector.
+    fn dim(&self) -> usize;
     /// Number of vectors held.
     fn len(&self) -> usize;
     /// Whether the index holds no vector.
@@ -39,10 +45,17 @@ pub trait NeighborIndex: Send + Sync {
     }
     /// The `k` nearest rows, best first; ties by row ascending.
     fn search(&self, query: &[f32], k: usize) -> Result<Vec<Hit>>;
+    /// The `k` nearest rows of each query in `queries` (row-major), in query order; each the
+    /// same as [`NeighborIndex::search`] would return.
+    fn search_batch(&self, queries: &[f32], k: usize) -> Result<Vec<Vec<Hit>>> {
+        queries.par_chunks(self.dim()).map(|q| self.search(q, k)).collect()
+    }
     /// The stored vector of `row` (as stored: lossy for f16/i8).
     fn vector(&self, row: u32) -> Result<Vec<f32>>;
     /// Approximate bytes held.
     fn memory_bytes(&self) -> usize;
+    /// What kind of search this is, as the manifest records it: `exact` or `hnsw`.
+    fn kind(&self) -> &'static str;
     /// Saves the index to `dest` where the index supports it (see [`UsearchIndex::view`]).
     fn save(&self, dest: &std::path::Path) -> Result<()> {
         Err(Error::Index(format!("this index is not saved ({})", dest.display())))
@@ -54,76 +67,9 @@ fn sort_hits(hits: &mut [Hit]) {
     hits.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.row.cmp(&b.row)));
 }
 
-/// Exact search by dot products over all vectors (they are unit length).
-pub struct ExactIndex {
-    dim: usize,
-    vectors: Vec<f32>,
-    added: usize,
-}
-
-impl ExactIndex {
-    /// An index of `capacity` rows of `dim`-dimensional vectors.
-    pub fn new(dim: usize, capacity: usize) -> Self {
-        ExactIndex {
-            dim,
-            vectors: vec![0.0; dim * capacity],
-            added: 0,
-        }
-    }
-}
-
 /// Dot product of two equal-length slices.
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
-}
-
-impl NeighborIndex for ExactIndex {
-    fn add(&mut self, rows: &[u32], vectors: &[f32]) -> Result<()> {
-        for (&row, v) in rows.iter().zip(vectors.chunks(self.dim)) {
-            let start = row as usize * self.dim;
-            self.vectors
-                .get_mut(start..start + self.dim)
-                .ok_or_else(|| Error::Index(format!("row {row} is beyond the index's capacity")))?
-                .copy_from_slice(v);
-        }
-        self.added += rows.len();
-        Ok(())
-    }
-
-    fn len(&self) -> usize {
-        self.added
-    }
-
-    fn search(&self, query: &[f32], k: usize) -> Result<Vec<Hit>> {
-        let mut hits: Vec<Hit> = self
-            .vectors
-            .par_chunks(self.dim)
-            .enumerate()
-            .map(|(row, v)| Hit {
-                row: row as u32,
-                score: dot(query, v),
-            })
-            .collect();
-        let k = k.min(hits.len());
-        if k < hits.len() {
-            hits.select_nth_unstable_by(k, |a, b| b.score.total_cmp(&a.score).then(a.row.cmp(&b.row)));
-            hits.truncate(k);
-        }
-        sort_hits(&mut hits);
-        Ok(hits)
-    }
-
-    fn vector(&self, row: u32) -> Result<Vec<f32>> {
-        let start = row as usize * self.dim;
-        self.vectors
-            .get(start..start + self.dim)
-            .map(<[f32]>::to_vec)
-            .ok_or_else(|| Error::Index(format!("row {row} is not in the index")))
-    }
-
-    fn memory_bytes(&self) -> usize {
-        self.vectors.len() * 4
-    }
 }
 
 /// usearch HNSW index with cosine metric.
@@ -203,6 +149,10 @@ impl NeighborIndex for UsearchIndex {
         })
     }
 
+    fn dim(&self) -> usize {
+        self.dim
+    }
+
     fn len(&self) -> usize {
         self.index.size()
     }
@@ -242,31 +192,27 @@ impl NeighborIndex for UsearchIndex {
         self.index.memory_usage()
     }
 
+    fn kind(&self) -> &'static str {
+        "hnsw"
+    }
+
     fn save(&self, dest: &std::path::Path) -> Result<()> {
         self.write_to(dest)
     }
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::embed::l2_normalize;
     use rand::{Rng, SeedableRng};
 
-    fn random_vectors(n: usize, dim: usize, seed: u64) -> Vec<f32> {
+    /// `n` random unit vectors of `dim` dimensions, seeded.
+    pub(crate) fn random_vectors(n: usize, dim: usize, seed: u64) -> Vec<f32> {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
         let mut v: Vec<f32> = (0..n * dim).map(|_| rng.random_range(-1.0..1.0)).collect();
         v.chunks_mut(dim).for_each(l2_normalize);
         v
-    }
-
-    #[test]
-    fn exact_index_returns_best_first_with_ties_by_row() {
-        let mut idx = ExactIndex::new(2, 3);
-        idx.add(&[2, 0, 1], &[1.0, 0.0, 1.0, 0.0, 0.0, 1.0]).unwrap();
-        let hits = idx.search(&[1.0, 0.0], 3).unwrap();
-        assert_eq!(hits.iter().map(|h| h.row).collect::<Vec<_>>(), vec![0, 2, 1]);
-        assert_eq!(idx.vector(1).unwrap(), vec![0.0, 1.0]);
     }
 
     #[test]

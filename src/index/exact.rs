@@ -1,0 +1,317 @@
+//! Exact (brute-force) search: every query scored against every stored vector by matrix
+//! multiplication, a block of corpus rows at a time, keeping each query's best `k`.
+//!
+//! Scoring all passages against a batch of queries is one dense matrix product, which runs near
+//! the CPU's multiply-add peak; for jobs with few queries it costs far less than building an HNSW
+//! graph over the same corpus (BENCHMARKS.md, "Exact search or HNSW").
+
+use std::ops::Range;
+
+use rayon::prelude::*;
+
+use super::{Hit, NeighborIndex, sort_hits};
+use crate::error::{Error, Result};
+
+/// Corpus rows scored per matrix product (1,024 × 384 f32 is 1.5 MiB: about one core's L2).
+const BLOCK_ROWS: usize = 1024;
+/// Queries multiplied against a block at once (bounds the score buffer to 1 MiB a thread).
+const QUERY_GROUP: usize = 256;
+
+/// Exact search by dot products over all vectors (they are unit length).
+pub struct ExactIndex {
+    dim: usize,
+    vectors: Vec<f32>,
+    added: usize,
+}
+
+impl ExactIndex {
+    /// An index of `capacity` rows of `dim`-dimensional vectors.
+    pub fn new(dim: usize, capacity: usize) -> Self {
+        ExactIndex {
+            dim,
+            vectors: vec![0.0; dim * capacity],
+            added: 0,
+        }
+    }
+
+    fn rows(&self) -> usize {
+        self.vectors.len() / self.dim.max(1)
+    }
+
+    /// Each query's best `k` among `rows`, scanned block by block; each block is multiplied by
+    /// every query, a group at a time, while it is in cache.
+    fn scan(&self, queries: &[f32], k: usize, rows: Range<usize>) -> Vec<TopK> {
+        let dim = self.dim;
+        let mut tops: Vec<TopK> = (0..queries.len() / dim).map(|_| TopK::new(k)).collect();
+        let mut scores = Vec::new();
+        for start in rows.clone().step_by(BLOCK_ROWS) {
+            let block = start..(start + BLOCK_ROWS).min(rows.end);
+            let vectors = &self.vectors[block.start * dim..block.end * dim];
+            for (group, tops) in queries.chunks(QUERY_GROUP * dim).zip(tops.chunks_mut(QUERY_GROUP)) {
+                scores_into(group, vectors, dim, &mut scores);
+                for (top, row_scores) in tops.iter_mut().zip(scores.chunks(block.len())) {
+                    for (row, &score) in block.clone().zip(row_scores) {
+                        top.push(Hit { row: row as u32, score });
+                    }
+                }
+            }
+        }
+        tops
+    }
+}
+
+/// `scores` = `queries` × `vectors`ᵀ (both row-major with `dim` columns): one row of scores per
+/// query, one column per vector.
+fn scores_into(queries: &[f32], vectors: &[f32], dim: usize, scores: &mut Vec<f32>) {
+    let (m, n) = (queries.len() / dim, vectors.len() / dim);
+    assert!(queries.len() == m * dim && vectors.len() == n * dim, "ragged matrices");
+    scores.clear();
+    scores.resize(m * n, 0.0);
+    // SAFETY: A is m×dim row-major (strides dim, 1) and B = vectorsᵀ is dim×n (strides 1, dim),
+    // both within their slices as asserted above; C is m×n row-major in `scores`, resized to m·n.
+    unsafe {
+        matrixmultiply::sgemm(
+            m,
+            dim,
+            n,
+            1.0,
+            queries.as_ptr(),
+            dim as isize,
+            1,
+            vectors.as_ptr(),
+            1,
+            dim as isize,
+            0.0,
+            scores.as_mut_ptr(),
+            n as isize,
+            1,
+        );
+    }
+}
+
+/// Whether `a` ranks before `b`: higher score first, ties by row ascending.
+fn ranks_before(a: &Hit, b: &Hit) -> bool {
+    b.score.total_cmp(&a.score).then(a.row.cmp(&b.row)).is_lt()
+}
+
+/// The best `k` hits seen so far. Hits are buffered up to 2k and cut back to k, so the cost per
+/// hit is a comparison with the k-th best once the buffer has filled.
+struct TopK {
+    k: usize,
+    hits: Vec<Hit>,
+    /// The k-th best after the last cut; a hit not ranking before it cannot enter.
+    worst: Option<Hit>,
+    /// The k-th best's score (−∞ before the first cut).
+    floor: f32,
+}
+
+impl TopK {
+    fn new(k: usize) -> Self {
+        TopK {
+            k,
+            hits: Vec::new(),
+            worst: None,
+            floor: f32::NEG_INFINITY,
+        }
+    }
+
+    fn push(&mut self, hit: Hit) {
+        // Most hits fall below the k-th score: one float comparison turns them away.
+        if self.k == 0 || hit.score < self.floor || self.worst.is_some_and(|w| !ranks_before(&hit, &w)) {
+            return;
+        }
+        self.hits.push(hit);
+        if self.hits.len() >= 2 * self.k {
+            self.cut();
+        }
+    }
+
+    /// Keeps the best k (unordered) and remembers the k-th.
+    fn cut(&mut self) {
+        if self.hits.len() > self.k {
+            self.hits
+                .select_nth_unstable_by(self.k - 1, |a, b| b.score.total_cmp(&a.score).then(a.row.cmp(&b.row)));
+            self.hits.truncate(self.k);
+            self.worst = Some(self.hits[self.k - 1]);
+            self.floor = self.hits[self.k - 1].score;
+        }
+    }
+
+    /// The best k, best first.
+    fn into_sorted(mut self) -> Vec<Hit> {
+        self.cut();
+        sort_hits(&mut self.hits);
+        self.hits
+    }
+
+    /// Takes in another scan's hits (of different rows).
+    fn absorb(&mut self, other: TopK) {
+        for hit in other.hits {
+            self.push(hit);
+        }
+    }
+}
+
+impl NeighborIndex for ExactIndex {
+    fn add(&mut self, rows: &[u32], vectors: &[f32]) -> Result<()> {
+        for (&row, v) in rows.iter().zip(vectors.chunks(self.dim)) {
+            let start = row as usize * self.dim;
+            self.vectors
+                .get_mut(start..start + self.dim)
+                .ok_or_else(|| Error::Index(format!("row {row} is beyond the index's capacity")))?
+                .copy_from_slice(v);
+        }
+        self.added += rows.len();
+        Ok(())
+    }
+
+    fn dim(&self) -> usize {
+        self.dim
+    }
+
+    fn len(&self) -> usize {
+        self.added
+    }
+
+    fn search(&self, query: &[f32], k: usize) -> Result<Vec<Hit>> {
+        Ok(self.search_batch(query, k)?.pop().unwrap_or_default())
+    }
+
+    /// The queries are split into one share per thread (at least 256 queries each) and, when
+    /// there are fewer shares than threads, the rows into contiguous parts; each (share, part) is
+    /// one task scanning its rows once, and the parts' best are merged per query. Buffered hits
+    /// stay within about 2·k per query and part, parts within the thread count. A score does not
+    /// depend on the split (the product's sums run over the dimensions in the same order for every
+    /// block), so neither do the hits.
+    fn search_batch(&self, queries: &[f32], k: usize) -> Result<Vec<Vec<Hit>>> {
+        if !queries.len().is_multiple_of(self.dim) {
+            return Err(Error::Index(format!(
+                "query matrix of {} values is not a whole number of {}-dimensional vectors",
+                queries.len(),
+                self.dim
+            )));
+        }
+        let rows = self.rows();
+        let k = k.min(rows);
+        let threads = rayon::current_num_threads();
+        let share = (queries.len() / self.dim).div_ceil(threads).max(QUERY_GROUP);
+        let groups: Vec<&[f32]> = queries.chunks(share * self.dim).collect();
+        let parts = threads.div_ceil(groups.len().max(1));
+        let part = rows.div_ceil(parts).max(BLOCK_ROWS);
+        let tasks: Vec<(usize, usize)> = (0..groups.len())
+            .flat_map(|g| (0..rows).step_by(part).map(move |start| (g, start)))
+            .collect();
+        let scanned: Vec<(usize, Vec<TopK>)> = tasks
+            .into_par_iter()
+            .map(|(g, start)| (g, self.scan(groups[g], k, start..(start + part).min(rows))))
+            .collect();
+        let mut merged: Vec<Vec<TopK>> = groups
+            .iter()
+            .map(|g| (0..g.len() / self.dim).map(|_| TopK::new(k)).collect())
+            .collect();
+        for (g, tops) in scanned {
+            for (into, top) in merged[g].iter_mut().zip(tops) {
+                into.absorb(top);
+            }
+        }
+        Ok(merged.into_iter().flatten().map(TopK::into_sorted).collect())
+    }
+
+    fn vector(&self, row: u32) -> Result<Vec<f32>> {
+        let start = row as usize * self.dim;
+        self.vectors
+            .get(start..start + self.dim)
+            .map(<[f32]>::to_vec)
+            .ok_or_else(|| Error::Index(format!("row {row} is not in the index")))
+    }
+
+    fn memory_bytes(&self) -> usize {
+        self.vectors.len() * 4
+    }
+
+    fn kind(&self) -> &'static str {
+        "exact"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::index::dot;
+    use crate::index::tests::random_vectors;
+
+    #[test]
+    fn exact_index_returns_best_first_with_ties_by_row() {
+        let mut idx = ExactIndex::new(2, 3);
+        idx.add(&[2, 0, 1], &[1.0, 0.0, 1.0, 0.0, 0.0, 1.0]).unwrap();
+        let hits = idx.search(&[1.0, 0.0], 3).unwrap();
+        assert_eq!(hits.iter().map(|h| h.row).collect::<Vec<_>>(), vec![0, 2, 1]);
+        assert_eq!(idx.vector(1).unwrap(), vec![0.0, 1.0]);
+    }
+
+    /// Brute force by sorting every dot product: the reference the blocked scan must match.
+    fn sorted_dots(data: &[f32], q: &[f32], dim: usize, k: usize) -> Vec<Hit> {
+        let mut all: Vec<Hit> = data
+            .chunks(dim)
+            .enumerate()
+            .map(|(row, v)| Hit {
+                row: row as u32,
+                score: dot(q, v),
+            })
+            .collect();
+        sort_hits(&mut all);
+        all.truncate(k);
+        all
+    }
+
+    #[test]
+    fn blocked_search_finds_the_same_rows_as_sorting_every_dot_product() {
+        // More rows than one block and one part, more queries than one group.
+        let (n, dim, nq, k) = (2 * BLOCK_ROWS + 37, 24, QUERY_GROUP + 5, 30);
+        let data = random_vectors(n, dim, 11);
+        let queries = random_vectors(nq, dim, 12);
+        let mut idx = ExactIndex::new(dim, n);
+        idx.add(&(0..n as u32).collect::<Vec<_>>(), &data).unwrap();
+        let batch = idx.search_batch(&queries, k).unwrap();
+        assert_eq!(batch.len(), nq);
+        for (q, hits) in queries.chunks(dim).zip(&batch) {
+            let truth = sorted_dots(&data, q, dim, k);
+            assert_eq!(
+                hits.iter().map(|h| h.row).collect::<Vec<_>>(),
+                truth.iter().map(|h| h.row).collect::<Vec<_>>()
+            );
+            for (h, t) in hits.iter().zip(&truth) {
+                assert!((h.score - t.score).abs() < 1e-5);
+            }
+        }
+    }
+
+    #[test]
+    fn a_query_gets_the_same_hits_alone_as_in_any_batch() {
+        let (n, dim) = (3 * BLOCK_ROWS + 5, 16);
+        // Duplicated vectors make exact ties, which must break by row whatever the split.
+        let mut data = random_vectors(n / 2, dim, 21);
+        data.extend_from_within(..);
+        data.extend(random_vectors(n - data.len() / dim, dim, 22));
+        let mut idx = ExactIndex::new(dim, n);
+        idx.add(&(0..n as u32).collect::<Vec<_>>(), &data).unwrap();
+        let queries = random_vectors(9, dim, 23);
+        let batch = idx.search_batch(&queries, 50).unwrap();
+        for (i, q) in queries.chunks(dim).enumerate() {
+            assert_eq!(idx.search(q, 50).unwrap(), batch[i]);
+            assert_eq!(idx.search_batch(&queries[i * dim..], 50).unwrap()[0], batch[i]);
+        }
+        let tied = &batch[0];
+        assert!(tied.windows(2).all(|w| ranks_before(&w[0], &w[1])));
+    }
+
+    #[test]
+    fn k_beyond_the_rows_returns_every_row_and_zero_returns_none() {
+        let data = random_vectors(7, 8, 31);
+        let mut idx = ExactIndex::new(8, 7);
+        idx.add(&(0..7).collect::<Vec<_>>(), &data).unwrap();
+        assert_eq!(idx.search(&data[..8], 100).unwrap().len(), 7);
+        assert!(idx.search(&data[..8], 0).unwrap().is_empty());
+        assert!(idx.search_batch(&data[..5], 3).is_err());
+    }
+}
