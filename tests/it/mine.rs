@@ -275,21 +275,15 @@ fn batch_and_window_sizes_do_not_change_rows_or_negatives() {
     }
 }
 
+/// Arguments that make the sample (276 passages, few queries) build an HNSW graph.
+const HNSW: [&str; 4] = ["--exact-below", "0", "--exact-max-queries", "0"];
+
 #[test]
 fn a_cached_rerun_memory_maps_the_saved_index_instead_of_embedding() {
     let dir = tmp();
     let cache = dir.path().join("cache");
     let cache_arg = cache.display().to_string();
-    let args = [
-        "--format",
-        "n-tuple",
-        "--exact-below",
-        "0",
-        "--exact-max-queries",
-        "0",
-        "--cache",
-        cache_arg.as_str(),
-    ];
+    let args = [&["--format", "n-tuple", "--cache", cache_arg.as_str()][..], &HNSW[..]].concat();
     let saved = || -> Vec<String> {
         let mut names: Vec<String> = std::fs::read_dir(&cache)
             .unwrap()
@@ -304,10 +298,7 @@ fn a_cached_rerun_memory_maps_the_saved_index_instead_of_embedding() {
     mine_sample(&first, &args);
     assert_eq!(saved().len(), 1, "the built HNSW index is saved in the cache");
     mine_sample(&second, &args);
-    let manifest = |p: &std::path::Path| -> serde_json::Value {
-        serde_json::from_str(&std::fs::read_to_string(p.with_extension("parquet.manifest.json")).unwrap()).unwrap()
-    };
-    let m = manifest(&second);
+    let m = manifest_of(&second);
     assert_eq!(m["embedding"]["corpus"]["texts"], 0, "nothing embedded on the rerun");
     assert_eq!(m["counts"]["cached_passages"], m["counts"]["corpus"]);
     assert_eq!(m["index"]["kind"], "hnsw");
@@ -335,16 +326,7 @@ fn hnsw_and_exact_search_agree_on_the_sample() {
     mine_sample(&exact, &["--format", "n-tuple", "--exact"]);
     mine_sample(
         &hnsw,
-        &[
-            "--format",
-            "n-tuple",
-            "--exact-below",
-            "0",
-            "--exact-max-queries",
-            "0",
-            "--index-dtype",
-            "f16",
-        ],
+        &[&["--format", "n-tuple", "--index-dtype", "f16"][..], &HNSW[..]].concat(),
     );
     // Whatever the corpus size, a job with few queries searches exactly.
     mine_sample(&few_queries, &["--format", "n-tuple", "--exact-below", "0"]);
