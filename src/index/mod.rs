@@ -72,6 +72,9 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
+/// HNSW search beam (`expansion_search`) of built and memory-mapped indexes alike.
+const EXPANSION_SEARCH: usize = 256;
+
 /// usearch HNSW index with cosine metric.
 pub struct UsearchIndex {
     index: Index,
@@ -96,7 +99,7 @@ impl UsearchIndex {
             },
             connectivity: 16,
             expansion_add: 128,
-            expansion_search: 256,
+            expansion_search: EXPANSION_SEARCH,
             multi: false,
         };
         let index = Index::new(&options).map_err(|e| Error::Index(e.to_string()))?;
@@ -127,6 +130,9 @@ impl UsearchIndex {
             .ok_or_else(|| Error::Index("index path is not UTF-8".into()))?;
         let index = Index::restore_view(p)
             .map_err(|e| Error::Index(format!("cannot open the saved index {}: {e}", path.display())))?;
+        // The saved file does not carry the search beam: without this a viewed index searched
+        // with usearch's default (64) and could miss hits the built one finds.
+        index.change_expansion_search(EXPANSION_SEARCH);
         let dim = index.dimensions();
         Ok(UsearchIndex { index, dim })
     }
