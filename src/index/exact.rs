@@ -9,7 +9,7 @@ use std::ops::Range;
 
 use rayon::prelude::*;
 
-use super::{Hit, NeighborIndex, sort_hits};
+use super::{Hit, NeighborIndex, rank_order, sort_hits};
 use crate::error::{Error, Result};
 
 /// Corpus rows scored per matrix product (1,024 × 384 f32 is 1.5 MiB: about one core's L2).
@@ -89,9 +89,9 @@ fn scores_into(queries: &[f32], vectors: &[f32], dim: usize, scores: &mut Vec<f3
     }
 }
 
-/// Whether `a` ranks before `b`: higher score first, ties by row ascending.
+/// Whether `a` ranks before `b` (see [`rank_order`]).
 fn ranks_before(a: &Hit, b: &Hit) -> bool {
-    b.score.total_cmp(&a.score).then(a.row.cmp(&b.row)).is_lt()
+    rank_order(a, b).is_lt()
 }
 
 /// The best `k` hits seen so far. Hits are buffered up to 2k and cut back to k, so the cost per
@@ -101,8 +101,6 @@ struct TopK {
     hits: Vec<Hit>,
     /// The k-th best after the last cut; a hit not ranking before it cannot enter.
     worst: Option<Hit>,
-    /// The k-th best's score (−∞ before the first cut).
-    floor: f32,
 }
 
 impl TopK {
@@ -111,13 +109,11 @@ impl TopK {
             k,
             hits: Vec::new(),
             worst: None,
-            floor: f32::NEG_INFINITY,
         }
     }
 
     fn push(&mut self, hit: Hit) {
-        // Most hits fall below the k-th score: one float comparison turns them away.
-        if self.k == 0 || hit.score < self.floor || self.worst.is_some_and(|w| !ranks_before(&hit, &w)) {
+        if self.k == 0 || self.worst.is_some_and(|w| !ranks_before(&hit, &w)) {
             return;
         }
         self.hits.push(hit);
@@ -129,11 +125,9 @@ impl TopK {
     /// Keeps the best k (unordered) and remembers the k-th.
     fn cut(&mut self) {
         if self.hits.len() > self.k {
-            self.hits
-                .select_nth_unstable_by(self.k - 1, |a, b| b.score.total_cmp(&a.score).then(a.row.cmp(&b.row)));
+            self.hits.select_nth_unstable_by(self.k - 1, rank_order);
             self.hits.truncate(self.k);
             self.worst = Some(self.hits[self.k - 1]);
-            self.floor = self.hits[self.k - 1].score;
         }
     }
 

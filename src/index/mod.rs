@@ -64,7 +64,12 @@ pub trait NeighborIndex: Send + Sync {
 
 /// Sorts hits best first, ties by row, so equal scores never depend on search order.
 fn sort_hits(hits: &mut [Hit]) {
-    hits.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.row.cmp(&b.row)));
+    hits.sort_by(rank_order);
+}
+
+/// The order of hits: higher score first, ties by row ascending.
+fn rank_order(a: &Hit, b: &Hit) -> std::cmp::Ordering {
+    b.score.total_cmp(&a.score).then(a.row.cmp(&b.row))
 }
 
 /// Dot product of two equal-length slices.

@@ -267,14 +267,13 @@ pub fn build_index(
             for row in rows_of(rep) {
                 rows.push(row);
                 vectors.extend_from_slice(vector);
+                cached += 1;
             }
             if rows.len() >= 4096 {
-                cached += rows.len();
                 index.add(&std::mem::take(&mut rows), &std::mem::take(&mut vectors))?;
             }
             Ok(())
         })?;
-        cached += rows.len();
         index.add(&rows, &vectors)?;
         keyed.retain(|(row, _)| !found.contains(row));
         todo = keyed.iter().map(|&(row, _)| row).collect();
@@ -436,7 +435,7 @@ impl<'a> Miner<'a> {
     /// when `--range-max` was not given and a query is left short, depth and range double until
     /// it is full or the corpus is exhausted.
     pub fn mine(&mut self, range: std::ops::Range<usize>, query_vectors: &[f32]) -> Result<Vec<MinedQuery>> {
-        let dim = query_vectors.len() / range.len().max(1);
+        let dim = self.index.dim();
         let start = range.start;
         // The first search of every query in one batch (exact search is then one matrix product).
         let depth = (self.base.range_max + self.max_positives).min(self.data.corpus.len());
