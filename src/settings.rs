@@ -81,6 +81,10 @@ pub struct MineSettings {
     /// Threads for the model and for tokenization (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Model sessions run side by side, each taking whole batches with --threads / N intra-op
+    /// threads (default: one session per thread on CPU, one on CUDA).
+    #[arg(long)]
+    pub sessions: Option<usize>,
     /// Most texts per model batch.
     #[arg(long, default_value_t = 32)]
     pub batch_size: usize,
@@ -260,6 +264,20 @@ impl MineSettings {
         self.threads
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
             .max(1)
+    }
+
+    /// Model sessions to run: `--sessions` (between 1 and the thread count), else one per thread
+    /// on CPU and one on a GPU.
+    pub fn session_count(&self) -> crate::Result<usize> {
+        let threads = self.thread_count();
+        match self.sessions {
+            Some(n) if n == 0 || n > threads => Err(crate::error::Error::Config(format!(
+                "--sessions {n} must be between 1 and the thread count ({threads}): each session needs a thread of its own"
+            ))),
+            Some(n) => Ok(n),
+            None if self.device == "cpu" => Ok(threads),
+            None => Ok(1),
+        }
     }
 
     /// Whether any filter that removes candidates near the positive is on (sentence-transformers

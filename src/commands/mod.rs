@@ -29,6 +29,9 @@ pub struct ModelArgs {
     /// Threads (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Model sessions side by side (default: one per thread on CPU).
+    #[arg(long)]
+    pub sessions: Option<usize>,
 }
 
 impl ModelArgs {
@@ -39,6 +42,7 @@ impl ModelArgs {
             precision: self.precision,
             device: self.device.clone(),
             threads: self.threads,
+            sessions: self.sessions,
             ..MineSettings::default()
         }
     }

@@ -4,6 +4,7 @@
 pub mod hash;
 pub mod model;
 pub mod onnx;
+pub mod replicas;
 pub mod runtime;
 pub mod tokenize;
 
@@ -18,6 +19,10 @@ pub trait Embedder: Send {
     fn dim(&self) -> usize;
     /// Row-major `[batch.rows, dim]` L2-normalised vectors, in the batch's row order.
     fn embed(&mut self, batch: &TokenBatch) -> Result<Vec<f32>>;
+    /// The vectors of each batch, in the order given (one after another unless overridden).
+    fn embed_batches(&mut self, batches: &[TokenBatch]) -> Result<Vec<Vec<f32>>> {
+        batches.iter().map(|b| self.embed(b)).collect()
+    }
 }
 
 /// Scales `v` to unit length (a zero vector stays zero).
@@ -142,10 +147,10 @@ where
         for window in rx {
             let window = window?;
             let mut out = vec![0f32; window.len * dim];
-            for batch in &window.batches {
-                let t = Instant::now();
-                let vectors = embedder.embed(batch)?;
-                model_time += t.elapsed();
+            let t = Instant::now();
+            let embedded = embedder.embed_batches(&window.batches)?;
+            model_time += t.elapsed();
+            for (batch, vectors) in window.batches.iter().zip(embedded) {
                 for (row, &pos) in batch.positions.iter().enumerate() {
                     out[pos * dim..(pos + 1) * dim].copy_from_slice(&vectors[row * dim..(row + 1) * dim]);
                 }

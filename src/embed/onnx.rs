@@ -1,10 +1,11 @@
-//! The ONNX Runtime embedder: one session, explicit intra-op threads, CPU or CUDA.
+//! The ONNX Runtime embedder: sessions with explicit intra-op threads, CPU or CUDA.
 
 use ort::session::Session;
 use ort::session::builder::GraphOptimizationLevel;
 use ort::value::TensorRef;
 
 use super::model::{ModelDir, Pooling};
+use super::replicas::ReplicatedEmbedder;
 use super::tokenize::TokenBatch;
 use super::{Embedder, l2_normalize};
 use crate::error::{Error, Result};
@@ -41,6 +42,23 @@ pub struct OnnxEmbedder {
     has_token_types: bool,
     output: String,
     pooled: bool,
+}
+
+/// Opens `sessions` sessions of the model side by side, sharing `threads` intra-op threads as
+/// evenly as they divide (at least one each). Each session holds its own copy of the weights:
+/// onnxruntime 1.31 shares prepacked weights only for initializers the caller supplies, and an
+/// attached container measured no smaller.
+pub fn open_sessions(model: &ModelDir, threads: usize, sessions: usize, device: Device) -> Result<Box<dyn Embedder>> {
+    if sessions <= 1 {
+        return Ok(Box::new(OnnxEmbedder::new(model, threads, device)?));
+    }
+    let replicas = (0..sessions)
+        .map(|i| {
+            let own_threads = threads / sessions + usize::from(i < threads % sessions);
+            Ok(Box::new(OnnxEmbedder::new(model, own_threads.max(1), device)?) as Box<dyn Embedder>)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Box::new(ReplicatedEmbedder::new(replicas)?))
 }
 
 impl OnnxEmbedder {

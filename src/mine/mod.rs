@@ -13,7 +13,7 @@ use rayon::prelude::*;
 
 use crate::cache::{EmbeddingCache, Key};
 use crate::embed::model::ModelDir;
-use crate::embed::onnx::{Device, OnnxEmbedder};
+use crate::embed::onnx::{Device, open_sessions};
 use crate::embed::tokenize::{BatchLimits, TextTokenizer};
 use crate::embed::{EmbedSettings, EmbedStats, Embedder, embed_stream};
 use crate::error::{Error, Result};
@@ -104,6 +104,7 @@ impl EmbeddingModel {
     /// Opens the model named by the settings (or the default one).
     pub fn open(s: &MineSettings) -> Result<Self> {
         let device: Device = s.device.parse().map_err(Error::Config)?;
+        let sessions = s.session_count()?;
         let dir = ModelDir::open(&s.model.clone().unwrap_or_else(ModelDir::default_dir), s.precision)?;
         let max_length = s.max_length.unwrap_or(dir.max_length);
         let corpus_tokenizer = TextTokenizer::from_file(&dir.tokenizer, max_length)?;
@@ -111,7 +112,7 @@ impl EmbeddingModel {
         let threads = s.thread_count();
         let takes_every_core =
             device == Device::Cpu && threads >= std::thread::available_parallelism().map_or(1, |n| n.get());
-        let mut embedder = Box::new(OnnxEmbedder::new(&dir, threads, device)?);
+        let mut embedder = open_sessions(&dir, threads, sessions, device)?;
         check_vocabulary(embedder.as_mut(), &corpus_tokenizer, &dir)?;
         let batching = EmbedSettings {
             limits: BatchLimits {
@@ -774,7 +775,13 @@ pub fn run(s: &MineSettings) -> Result<MineReport> {
             kind: index.kind().into(),
             bytes: index.memory_bytes(),
         },
-        config: serde_json::to_value(s).expect("settings serialize"),
+        // The threads and sessions that ran, where the settings left them to the machine.
+        config: serde_json::to_value(MineSettings {
+            threads: Some(s.thread_count()),
+            sessions: Some(s.session_count()?),
+            ..s.clone()
+        })
+        .expect("settings serialize"),
         counts: crate::manifest::Counts {
             corpus: data.corpus.len(),
             corpus_duplicates: data.corpus.duplicate_rows,

@@ -47,6 +47,32 @@ fn malformed_jsonl_line_names_file_and_line() {
 }
 
 #[test]
+fn more_sessions_than_threads_is_refused_before_any_work() {
+    let dir = tmp();
+    let out = dir.path().join("e.parquet");
+    let input = fixture("embeddings/reference.jsonl");
+    for sessions in ["0", "3"] {
+        fails_cleanly(
+            &[
+                "embed",
+                "--input",
+                input.to_str().unwrap(),
+                "--out",
+                out.to_str().unwrap(),
+                "--threads",
+                "2",
+                "--sessions",
+                sessions,
+            ],
+            &out,
+            &[&format!(
+                "--sessions {sessions} must be between 1 and the thread count (2)"
+            )],
+        );
+    }
+}
+
+#[test]
 fn missing_model_folder_says_what_to_do() {
     let dir = tmp();
     let out = dir.path().join("e.parquet");

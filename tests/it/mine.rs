@@ -224,17 +224,35 @@ fn random_sampling_is_reproducible_by_seed() {
 }
 
 #[test]
-fn exact_runs_are_byte_identical_whatever_the_thread_count() {
+fn exact_runs_are_byte_identical_whatever_the_thread_and_session_count() {
     let dir = tmp();
-    let run = |threads: &str| {
-        let out = dir.path().join(format!("t{threads}.parquet"));
-        mine_sample(&out, &["--format", "n-tuple-scores", "--exact", "--threads", threads]);
+    let run = |precision: &str, threads: &str, sessions: &str| {
+        let out = dir.path().join(format!("{precision}-t{threads}-s{sessions}.parquet"));
+        mine_sample(
+            &out,
+            &[
+                "--format",
+                "n-tuple-scores",
+                "--exact",
+                "--precision",
+                precision,
+                "--threads",
+                threads,
+                "--sessions",
+                sessions,
+            ],
+        );
         std::fs::read(&out).unwrap()
     };
-    assert!(
-        run("1") == run("2"),
-        "--threads 1 and --threads 2 wrote different files"
-    );
+    for precision in ["fp32", "int8"] {
+        let one = run(precision, "1", "1");
+        for (threads, sessions) in [("2", "1"), ("2", "2"), ("3", "3")] {
+            assert!(
+                one == run(precision, threads, sessions),
+                "{precision}: --threads {threads} --sessions {sessions} wrote another file than --threads 1"
+            );
+        }
+    }
 }
 
 #[test]
@@ -371,6 +389,10 @@ fn manifest_records_inputs_counts_and_scores() {
     assert!(m["counts"]["skipped_candidates"]["positive"].as_u64().unwrap() > 0);
     assert!(m["scores"]["negative"]["mean"].as_f64().unwrap() > 0.0);
     assert_eq!(m["config"]["num_negatives"], 5);
+    // Threads and sessions left to the machine are recorded as run: one CPU session per thread.
+    let threads = m["config"]["threads"].as_u64().unwrap();
+    assert!(threads >= 1);
+    assert_eq!(m["config"]["sessions"].as_u64(), Some(threads));
     for stage in [
         "read",
         "embed_corpus",
