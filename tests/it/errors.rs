@@ -46,25 +46,27 @@ fn malformed_jsonl_line_names_file_and_line() {
     );
 }
 
-#[test]
-fn more_sessions_than_threads_is_refused_before_any_work() {
+/// Embeds the reference texts with `extra` flags and expects a clean failure saying `expect`.
+fn embed_fails_cleanly(extra: &[&str], expect: &[&str]) {
     let dir = tmp();
     let out = dir.path().join("e.parquet");
     let input = fixture("embeddings/reference.jsonl");
+    let mut args = vec![
+        "embed",
+        "--input",
+        input.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    args.extend(extra);
+    fails_cleanly(&args, &out, expect);
+}
+
+#[test]
+fn more_sessions_than_threads_is_refused_before_any_work() {
     for sessions in ["0", "3"] {
-        fails_cleanly(
-            &[
-                "embed",
-                "--input",
-                input.to_str().unwrap(),
-                "--out",
-                out.to_str().unwrap(),
-                "--threads",
-                "2",
-                "--sessions",
-                sessions,
-            ],
-            &out,
+        embed_fails_cleanly(
+            &["--threads", "2", "--sessions", sessions],
             &[&format!(
                 "--sessions {sessions} must be between 1 and the thread count (2)"
             )],
@@ -74,20 +76,8 @@ fn more_sessions_than_threads_is_refused_before_any_work() {
 
 #[test]
 fn missing_model_folder_says_what_to_do() {
-    let dir = tmp();
-    let out = dir.path().join("e.parquet");
-    let input = fixture("embeddings/reference.jsonl");
-    fails_cleanly(
-        &[
-            "embed",
-            "--input",
-            input.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-            "--model",
-            "/nonexistent/model",
-        ],
-        &out,
+    embed_fails_cleanly(
+        &["--model", "/nonexistent/model"],
         &["/nonexistent/model", "make setup"],
     );
 }
@@ -142,23 +132,10 @@ fn qrels_with_unknown_corpus_id_names_the_line() {
 
 #[test]
 fn cuda_on_a_cpu_build_is_one_clear_sentence() {
-    let dir = tmp();
-    let out = dir.path().join("e.parquet");
-    let input = fixture("embeddings/reference.jsonl");
-    let result = hardneg(&[
-        "embed",
-        "--input",
-        input.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--device",
-        "cuda",
-    ]);
-    let stderr = String::from_utf8_lossy(&result.stderr);
-    assert_eq!(result.status.code(), Some(2), "{stderr}");
-    if cfg!(feature = "cuda") {
-        assert!(stderr.contains("CUDA"), "{stderr}");
+    let expect = if cfg!(feature = "cuda") {
+        "CUDA"
     } else {
-        assert!(stderr.contains("--features cuda"), "{stderr}");
-    }
+        "--features cuda"
+    };
+    embed_fails_cleanly(&["--device", "cuda"], &[expect]);
 }
