@@ -3,8 +3,9 @@
 //! On a CPU, one onnxruntime session with N intra-op threads splits every operator N ways and its
 //! threads meet after each one; this model's many small operators (layer norms, softmax, the
 //! quantization of activations) leave threads waiting at those meetings. N sessions of one thread
-//! each run whole batches on their own instead (BENCHMARKS.md, "Model replicas"). A batch's vectors
-//! do not depend on which replica ran it, so output is the same for any number of replicas.
+//! each run whole batches on their own instead (BENCHMARKS.md, "Model sessions side by side"). A
+//! batch's vectors do not depend on which replica ran it, so output is the same for any number of
+//! replicas.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};

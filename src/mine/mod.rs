@@ -290,7 +290,9 @@ pub fn build_index(
     // beside the model only where the model leaves cores idle (a GPU model, or fewer threads than
     // cores): onnxruntime's CPU threads meet after every operator, so an index add taking one of
     // their cores stalls them all. On 2 cores with both taken, adding in turn was 7-9% faster end
-    // to end on 30k passages (BENCHMARKS.md).
+    // to end on 30k passages (BENCHMARKS.md). With one session per thread (the CPU default) an add
+    // stalls only the session whose core it takes, and overlapping measured the same as taking
+    // turns on 10k passages, so adds keep taking turns.
     let in_turn = model.takes_every_core;
     let texts = texts_of_rows(corpus, &todo);
     let (index_ref, todo, keys, cache, bar, rows_of) = (&mut index, &todo, &keys, &cache, &bar, &rows_of);
