@@ -49,9 +49,7 @@ pub struct OnnxEmbedder {
 /// onnxruntime 1.31 shares prepacked weights only for initializers the caller supplies, and an
 /// attached container measured no smaller.
 pub fn open_sessions(model: &ModelDir, threads: usize, sessions: usize, device: Device) -> Result<Box<dyn Embedder>> {
-    if sessions <= 1 {
-        return Ok(Box::new(OnnxEmbedder::new(model, threads, device)?));
-    }
+    let sessions = sessions.max(1);
     let replicas = (0..sessions)
         .map(|i| {
             let own_threads = threads / sessions + usize::from(i < threads % sessions);

@@ -7,7 +7,6 @@
 //! batch's vectors do not depend on which replica ran it, so output is the same for any number of
 //! replicas.
 
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::Embedder;
@@ -47,36 +46,38 @@ impl Embedder for ReplicatedEmbedder {
             return self.replicas[0].embed_batches(batches);
         }
         // Batches are handed out in order from a shared counter, so a replica that drew short
-        // batches takes more of them; each result lands in its batch's slot.
+        // batches takes more of them; each replica returns its results with their batch numbers.
         let next = AtomicUsize::new(0);
-        let slots: Vec<Mutex<Option<Vec<f32>>>> = batches.iter().map(|_| Mutex::new(None)).collect();
-        std::thread::scope(|scope| {
+        let done = std::thread::scope(|scope| {
             let workers: Vec<_> = self
                 .replicas
                 .iter_mut()
                 .map(|replica| {
-                    let (next, slots) = (&next, &slots);
-                    scope.spawn(move || -> Result<()> {
+                    let next = &next;
+                    scope.spawn(move || -> Result<Vec<(usize, Vec<f32>)>> {
+                        let mut done = Vec::new();
                         loop {
                             let i = next.fetch_add(1, Ordering::Relaxed);
-                            let Some(batch) = batches.get(i) else { return Ok(()) };
+                            let Some(batch) = batches.get(i) else { return Ok(done) };
                             let vectors = replica.embed(batch).inspect_err(|_| {
                                 // Stop the other replicas early: no one takes a batch after this.
                                 next.store(batches.len(), Ordering::Relaxed);
                             })?;
-                            *slots[i].lock().expect("slot lock") = Some(vectors);
+                            done.push((i, vectors));
                         }
                     })
                 })
                 .collect();
             workers
                 .into_iter()
-                .try_for_each(|w| w.join().expect("model replica thread panicked"))
+                .map(|w| w.join().expect("model replica thread panicked"))
+                .collect::<Result<Vec<_>>>()
         })?;
-        Ok(slots
-            .into_iter()
-            .map(|s| s.into_inner().expect("slot lock").expect("every batch was embedded"))
-            .collect())
+        let mut out = vec![Vec::new(); batches.len()];
+        for (i, vectors) in done.into_iter().flatten() {
+            out[i] = vectors;
+        }
+        Ok(out)
     }
 }
 

@@ -98,6 +98,10 @@ pub struct EmbeddingModel {
     /// Whether the model's CPU threads take every core (a CPU session with `--threads` at least
     /// the core count): other compute then waits for the model instead of running beside it.
     pub takes_every_core: bool,
+    /// Intra-op threads the model's sessions share.
+    pub threads: usize,
+    /// Model sessions run side by side.
+    pub sessions: usize,
 }
 
 impl EmbeddingModel {
@@ -129,6 +133,8 @@ impl EmbeddingModel {
             embedder,
             batching,
             takes_every_core,
+            threads,
+            sessions,
         })
     }
 
@@ -779,8 +785,8 @@ pub fn run(s: &MineSettings) -> Result<MineReport> {
         },
         // The threads and sessions that ran, where the settings left them to the machine.
         config: serde_json::to_value(MineSettings {
-            threads: Some(s.thread_count()),
-            sessions: Some(s.session_count()?),
+            threads: Some(model.threads),
+            sessions: Some(model.sessions),
             ..s.clone()
         })
         .expect("settings serialize"),

@@ -373,8 +373,7 @@ fn manifest_records_inputs_counts_and_scores() {
     let dir = tmp();
     let out = dir.path().join("m.parquet");
     mine_sample(&out, &["--format", "n-tuple"]);
-    let m: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.path().join("m.parquet.manifest.json")).unwrap()).unwrap();
+    let m = manifest_of(&out);
     assert_eq!(m["inputs"].as_array().unwrap().len(), 3);
     assert_eq!(m["inputs"][0]["sha256"].as_str().unwrap().len(), 64);
     assert_eq!(m["model"]["sha256"].as_str().unwrap().len(), 64);
