@@ -43,12 +43,15 @@ def length_sorted_batches(tok, texts, size):
         yield (rows, *padded([encodings[i] for i in rows]))
 
 
-def session_options(threads, disable=""):
-    """onnxruntime options as hardneg sets them on CPU: `threads` intra-op threads, one inter-op,
-    every graph optimization but those named in `disable` (hardneg disables SkipLayerNormFusion)."""
+def session_options(threads=0, disable=""):
+    """onnxruntime options as hardneg sets them on CPU: `threads` intra-op threads (0: onnxruntime's
+    default), one inter-op, every graph optimization but those named in `disable` (hardneg disables
+    SkipLayerNormFusion), and precise int8 matmuls (on x86 without VNNI the fast u8×s8 kernel
+    saturates 16-bit sums; a no-op elsewhere)."""
     import onnxruntime as ort
     so = ort.SessionOptions(); so.intra_op_num_threads = threads; so.inter_op_num_threads = 1
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    so.add_session_config_entry("session.x64quantprecision", "1")
     if disable:
         so.add_session_config_entry("optimization.disable_specified_optimizers", disable)
     return so

@@ -31,7 +31,7 @@ from onnx import TensorProto, helper, numpy_helper
 from safetensors.numpy import load_file
 from tokenizers import Tokenizer
 
-from encode import feeds, padded, read_passages
+from encode import feeds, padded, read_passages, session_options
 
 MAX_LENGTH = 256
 MASK_VALUE = -10000.0  # large negative, not -inf: stays finite in fp16
@@ -201,7 +201,7 @@ def batches(tok, texts, size):
 
 def verify(model_path, w, cfg, tok, texts, tol):
     import onnxruntime as ort
-    sess = ort.InferenceSession(str(model_path), providers=["CPUExecutionProvider"])
+    sess = ort.InferenceSession(str(model_path), session_options(), providers=["CPUExecutionProvider"])
     worst = 0.0
     for ids, mask in batches(tok, texts, 8):
         got = sess.run(["sentence_embedding"], feeds(ids, mask))[0]
@@ -215,7 +215,7 @@ def verify(model_path, w, cfg, tok, texts, tol):
 def check_cosine(model_path, w, cfg, tok, texts, floor):
     """For lossy graphs (int8, fp16): every sentence embedding's cosine to the reference >= floor."""
     import onnxruntime as ort
-    sess = ort.InferenceSession(str(model_path), providers=["CPUExecutionProvider"])
+    sess = ort.InferenceSession(str(model_path), session_options(), providers=["CPUExecutionProvider"])
     worst = 1.0
     for t in texts:
         ids, mask = padded([tok.encode(t)])
@@ -246,7 +246,7 @@ def int8_plan(model_path, cfg, tok, texts):
     model = onnx.load(str(model_path))
     for name in names:
         model.graph.output.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, None))
-    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    sess = ort.InferenceSession(model.SerializeToString(), session_options(), providers=["CPUExecutionProvider"])
     amax = dict.fromkeys(names, 0.0)
     for ids, mask in batches(tok, texts, 16):
         for name, out in zip(names, sess.run(names, feeds(ids, mask))):

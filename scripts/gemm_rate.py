@@ -20,6 +20,7 @@ def session(model, threads):
     o = ort.SessionOptions()
     o.intra_op_num_threads = threads
     o.inter_op_num_threads = 1
+    o.add_session_config_entry("session.x64quantprecision", "1")  # the int8 kernel hardneg runs
     return ort.InferenceSession(model.SerializeToString(), o, providers=["CPUExecutionProvider"])
 
 

@@ -77,9 +77,14 @@ impl OnnxEmbedder {
             // onnxruntime's CPU SkipLayerNormalization kernel took 2.5-3x the time of the Add +
             // LayerNormalization it replaces (BENCHMARKS.md, "The model's graph"); the fusion
             // fires on the int8 graph, so it is switched off on CPU.
+            // Precise int8 matmuls: on x86 CPUs without VNNI the fast u8×s8 kernel saturates its
+            // 16-bit pair sums, which cost the int8 model its accuracy (cosine 0.97 to fp32 on an
+            // AVX2-only EPYC, BENCHMARKS.md "int8 on CPUs without VNNI"); with VNNI it is a no-op.
             Device::Cpu => {
                 builder = builder
                     .with_disabled_optimizers("SkipLayerNormFusion")
+                    .map_err(|e| fail(&e))?
+                    .with_precise_qmm()
                     .map_err(|e| fail(&e))?
             }
         }

@@ -12,7 +12,7 @@ from tokenizers import Tokenizer
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "scripts"))
 import export_onnx as ex  # noqa: E402
-from encode import feeds  # noqa: E402
+from encode import feeds, session_options  # noqa: E402
 
 H, FF, LAYERS = 32, 128, 2
 CFG = {"hidden_size": H, "num_attention_heads": 4, "num_hidden_layers": LAYERS, "layer_norm_eps": 1e-12}
@@ -61,7 +61,7 @@ def fp32_model(tmp_path_factory, weights):
 
 def embed(path, tok, texts):
     import onnxruntime as ort
-    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    sess = ort.InferenceSession(str(path), session_options(), providers=["CPUExecutionProvider"])
     return np.concatenate([sess.run(["sentence_embedding"], feeds(ids, mask))[0] for ids, mask in ex.batches(tok, texts, 8)])
 
 
