@@ -213,7 +213,8 @@ def verify(model_path, w, cfg, tok, texts, tol):
 
 
 def check_cosine(model_path, w, cfg, tok, texts, floor):
-    """For lossy graphs (int8, fp16): every sentence embedding's cosine to the reference >= floor."""
+    """For lossy graphs (int8, fp16): every sentence embedding's cosine to the reference >= floor,
+    in hardneg's session options (so int8 runs the exact kernel hardneg runs)."""
     import onnxruntime as ort
     sess = ort.InferenceSession(str(model_path), session_options(), providers=["CPUExecutionProvider"])
     worst = 1.0

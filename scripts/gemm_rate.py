@@ -13,15 +13,14 @@ import onnx
 import onnxruntime as ort
 from onnx import TensorProto, helper
 
+from encode import session_options
+
 M, K, N = 2048, 384, 1536
 
 
 def session(model, threads):
-    o = ort.SessionOptions()
-    o.intra_op_num_threads = threads
-    o.inter_op_num_threads = 1
-    o.add_session_config_entry("session.x64quantprecision", "1")  # the int8 kernel hardneg runs
-    return ort.InferenceSession(model.SerializeToString(), o, providers=["CPUExecutionProvider"])
+    """A session with hardneg's options, so int8 runs the kernel hardneg runs."""
+    return ort.InferenceSession(model.SerializeToString(), session_options(threads), providers=["CPUExecutionProvider"])
 
 
 def rate(sess, feeds, seconds):

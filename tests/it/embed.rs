@@ -77,8 +77,8 @@ fn int8_embeddings_stay_close_to_fp32() {
 }
 
 /// Every passage of the sample, int8 against hardneg's own fp32. On x86 CPUs without VNNI,
-/// onnxruntime's fast u8×s8 kernel saturates 16-bit sums: without its precise mode the sample's
-/// worst passage fell to cosine 0.978 on an AVX2-only EPYC (BENCHMARKS.md, "int8 on CPUs without
+/// onnxruntime's fast u8×s8 kernel saturates 16-bit sums: without its precise mode this test's
+/// worst passage fell to cosine 0.976 on an AVX2-only EPYC (BENCHMARKS.md, "int8 on CPUs without
 /// VNNI").
 #[test]
 fn int8_stays_close_to_fp32_on_every_sample_passage() {
