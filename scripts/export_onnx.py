@@ -8,12 +8,13 @@ The graph is checked against a float64 numpy forward pass of the same weights; s
 sentence embedding differs by more than 1e-4.
 
 With --int8 it also writes model.int8.onnx: onnxruntime dynamic quantization (int8 weights per
-output channel, activations quantized per batch at run time) of a graph laid out for it. The
+output channel, activations quantized at run time) of a graph laid out for it. The
 activation channels with outlier ranges, found by running the fp32 graph on the calibration texts
 (--calib plus the built-in check texts), would otherwise set one coarse range for the whole
 tensor: the QKV and FFN inputs' outlier channels are divided down (a per-channel Mul, the weights'
 rows multiplied back up) and the FFN channels with outlier GELU outputs take a small fp32 path.
-That graph is checked against the numpy reference like model.onnx, and the quantized result for
+The attention output's and the FFN's inputs then get one int8 range per token instead of one per
+tensor (`per_token_ranges`). That graph is checked against the numpy reference like model.onnx, and the quantized result for
 cosine >= 0.99 to it (0.978 min on real passages without the layout, 0.996 with it; BENCHMARKS.md).
 
 No fusion pass runs here: onnxruntime fuses GELU and MatMul+scale itself when the session opens,
@@ -22,7 +23,7 @@ LayerNormalization it replaces (see BENCHMARKS.md), so the plain graph is the fa
 
 usage: export_onnx.py SRC_MODEL_DIR OUT_DIR [--int8 [--calib PASSAGES.jsonl]]
 """
-import argparse, json, math, shutil, sys
+import argparse, json, math, re, shutil, sys
 from pathlib import Path
 
 import numpy as np
@@ -269,9 +270,84 @@ def quantize(src, dst, fp32_nodes=()):
                      extra_options={"DefaultTensorType": TensorProto.FLOAT})
 
 
+# GELU (erf form) is bounded below by -0.16997, so its int8 zero point can sit near the bottom.
+GELU_FLOOR, GELU_ZERO_POINT = 0.17, 16
+
+
+def per_token_ranges(model, kinds):
+    """Rewrites onnxruntime's dynamic quantization of the activations named in `kinds` (tensor name
+    -> "signed" or "gelu") from one int8 range per tensor to one per token, which halves their
+    rounding error: a token's range is set by its own largest value, not by the batch's largest.
+
+    The matmuls' integer kernel takes one activation zero point, so each row gets its own step and
+    all share the zero point: "signed" tensors (LayerNorm outputs, attention context) are quantized
+    symmetrically around 128; "gelu" tensors around GELU_ZERO_POINT, the step at least
+    GELU_FLOOR / GELU_ZERO_POINT so that GELU's negative tail fits below it. Each
+    `MatMulInteger -> Cast -> Mul` becomes MatMulIntegerToFloat (the weights' scales) and a Mul by
+    the rows' steps."""
+    g = model.graph
+    producer = {o: n for n in g.node for o in n.output}
+    consumers = {}
+    for n in g.node:
+        for i in n.input:
+            consumers.setdefault(i, []).append(n)
+    new_inits = {"pt_flat": np.array([-1], np.int64), "pt_one": np.array(1.0, np.float32),
+                 "pt_zp128": np.array(128, np.uint8), "pt_inv127": np.array(1 / 127, np.float32),
+                 "pt_tiny": np.array(1e-12, np.float32), "pt_zp_gelu": np.array(GELU_ZERO_POINT, np.uint8),
+                 "pt_gelu_inv_span": np.array(1 / (255 - GELU_ZERO_POINT), np.float32),
+                 "pt_gelu_min_step": np.array(GELU_FLOOR / GELU_ZERO_POINT, np.float32)}
+    replace = {}  # node name -> the nodes taking its place ([] drops it)
+
+    def mk(op, ins, out, **attrs):
+        return helper.make_node(op, ins, [out], name=out, **attrs)
+
+    for dq in [n for n in g.node if n.op_type == "DynamicQuantizeLinear" and n.input[0] in kinds]:
+        x, (xq, step, _) = dq.input[0], dq.output
+        p, gelu = x + "_pt", kinds[x] == "gelu"
+        zero_point = "pt_zp_gelu" if gelu else "pt_zp128"
+        if gelu:  # step = max(max x / (255 - zero point), GELU_FLOOR / zero point)
+            nodes = [mk("ReduceMax", [x], p + "_max", axes=[-1], keepdims=1),
+                     mk("Mul", [p + "_max", "pt_gelu_inv_span"], p + "_max_step"),
+                     mk("Max", [p + "_max_step", "pt_gelu_min_step"], step)]
+        else:  # step = max |x| / 127
+            nodes = [mk("Abs", [x], p + "_abs"),
+                     mk("ReduceMax", [p + "_abs"], p + "_absmax", axes=[-1], keepdims=1),
+                     mk("Max", [p + "_absmax", "pt_tiny"], p + "_absmax_pos"),
+                     mk("Mul", [p + "_absmax_pos", "pt_inv127"], step)]
+        # QuantizeLinear takes one step (and zero point) per row of a 2-D tensor: [rows, K] in.
+        nodes += [mk("Shape", [x], p + "_shape"),
+                  mk("Gather", [p + "_shape", "pt_flat"], p + "_k"),
+                  mk("Concat", ["pt_flat", p + "_k"], p + "_2d", axis=0),
+                  mk("Reshape", [x, p + "_2d"], p + "_x2d"),
+                  mk("Reshape", [step, "pt_flat"], p + "_step_1d"),
+                  mk("Shape", [p + "_step_1d"], p + "_rows"),
+                  mk("Expand", [zero_point, p + "_rows"], p + "_zp_1d"),
+                  mk("QuantizeLinear", [p + "_x2d", p + "_step_1d", p + "_zp_1d"], p + "_q2d", axis=0),
+                  mk("Reshape", [p + "_q2d", p + "_shape"], xq)]
+        replace[dq.name] = nodes
+        for mm in consumers[xq]:
+            cast = consumers[mm.output[0]][0]
+            mul = consumers[cast.output[0]][0]
+            scales = producer[mul.input[1]]  # Mul(activation step, weight scales)
+            if (mm.op_type, cast.op_type, mul.op_type, scales.input[0]) != ("MatMulInteger", "Cast", "Mul", step):
+                sys.exit(f"export failed: {mm.name} is not the MatMulInteger -> Cast -> Mul that onnxruntime's quantizer writes")
+            w_scale, out = scales.input[1], mul.output[0]
+            replace[scales.name], replace[cast.name] = [], []
+            replace[mm.name] = [helper.make_node("MatMulIntegerToFloat", [xq, mm.input[1], "pt_one", w_scale, zero_point, mm.input[3]],
+                                                 [out + "_per_column"], name=out + "_per_column", domain="com.microsoft")]
+            replace[mul.name] = [mk("Mul", [out + "_per_column", step], out)]
+    nodes = [m for n in g.node for m in replace.get(n.name, [n])]
+    del g.node[:]
+    g.node.extend(nodes)
+    g.initializer.extend(numpy_helper.from_array(v, k) for k, v in new_inits.items())
+    model.opset_import.append(helper.make_opsetid("com.microsoft", 1))
+    return model
+
+
 def write_int8(out, w, cfg, tok, calib):
     """model.int8.onnx: weights of every MatMul but the outlier path per channel int8 (activations
-    quantized per batch at run time), from the graph `int8_plan` lays out on `calib` texts."""
+    quantized at run time, per token where `per_token_ranges` applies), from the graph `int8_plan`
+    lays out on `calib` texts."""
     plan = int8_plan(out / "model.onnx", cfg, tok, calib)
     print("int8 layout: outlier channels per layer (QKV input, FFN input, FFN GELU):",
           [(0 if q is None else int((q > 1).sum()), 0 if f is None else int((f > 1).sum()), len(g))
@@ -283,6 +359,15 @@ def write_int8(out, w, cfg, tok, calib):
     fp32_path = [n.name for n in graph.graph.node if n.op_type == "MatMul" and "_x_" in n.name]
     quantize(src, tmp, fp32_path)
     src.unlink()
+    # Per-token ranges where they cost nothing measurable: the attention output's and the FFN's
+    # inputs. The QKV input too would gain a little more and cost about 5% (BENCHMARKS.md).
+    kinds = {}
+    for n in graph.graph.node:
+        if re.fullmatch(r"l\d+_(attn_out|inter)_mm", n.name):
+            kinds[n.input[0]] = "signed"
+        elif re.fullmatch(r"l\d+_out_mm", n.name):
+            kinds[n.input[0]] = "gelu"
+    onnx.save(per_token_ranges(onnx.load(str(tmp)), kinds), str(tmp))
     # The verify set holds adversarial texts (emoji, CJK, 400 repeated words); real passages
     # score higher (see BENCHMARKS.md).
     check_cosine(tmp, w, cfg, tok, VERIFY_TEXTS, INT8_COSINE_FLOOR)

@@ -91,3 +91,39 @@ def test_int8_of_the_layout_is_closer_to_fp32_than_plain_int8(fp32_model, weight
     cos = lambda p: (embed(p, tok, TEXTS) * ref).sum(1)
     laid, flat = cos(tmp_path / "laid" / "model.int8.onnx"), cos(plain)
     assert laid.mean() > flat.mean() and laid.min() > flat.min(), (laid.min(), flat.min())
+
+
+def matmul_model(tmp_path, kind, weights, bias):
+    """x @ weights + bias as onnxruntime quantizes it, then with `kind` per-token ranges on x."""
+    from onnx import TensorProto, helper, numpy_helper
+    k, n = weights.shape
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "w"], ["mm"], name="mm"), helper.make_node("Add", ["mm", "b"], ["y"], name="y")], "mm",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", "seq", k])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", "seq", n])],
+        [numpy_helper.from_array(weights, "w"), numpy_helper.from_array(bias, "b")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    ex.onnx.save(model, str(tmp_path / "fp32.onnx"))
+    ex.quantize(tmp_path / "fp32.onnx", tmp_path / "per_tensor.onnx")
+    ex.onnx.save(ex.per_token_ranges(ex.onnx.load(str(tmp_path / "per_tensor.onnx")), {"x": kind}), str(tmp_path / "per_token.onnx"))
+    return tmp_path / "per_tensor.onnx", tmp_path / "per_token.onnx"
+
+
+@pytest.mark.parametrize("kind", ["signed", "gelu"])
+def test_per_token_ranges_keep_small_tokens_precise_beside_a_large_one(tmp_path, kind):
+    import onnxruntime as ort
+    rng = np.random.default_rng(3)
+    weights, bias = (rng.standard_normal((48, 24)) * 0.1).astype(np.float32), rng.standard_normal(24).astype(np.float32)
+    x = rng.standard_normal((2, 5, 48)).astype(np.float32)
+    x[0, 0] *= 40  # one token with a range 40x the others'
+    if kind == "gelu":  # GELU outputs: nothing below -0.17
+        x = np.maximum(x, -0.16997).astype(np.float32)
+    want = x @ weights + bias
+    run = lambda path: ort.InferenceSession(str(path), session_options(), providers=["CPUExecutionProvider"]).run(["y"], {"x": x})[0]
+    per_tensor, per_token = (np.abs(run(p) - want) for p in matmul_model(tmp_path, kind, weights, bias))
+    small = np.ones(x.shape[:2], bool)
+    small[0, 0] = False
+    # The small tokens' error shrinks with their own range; the large token's stays within its step.
+    assert per_token[small].max() < per_tensor[small].max() / 8, (per_token[small].max(), per_tensor[small].max())
+    assert per_token[0, 0].max() < 0.02 * np.abs(want[0, 0]).max()
