@@ -14,8 +14,9 @@ activation channels with outlier ranges, found by running the fp32 graph on the 
 tensor: the QKV and FFN inputs' outlier channels are divided down (a per-channel Mul, the weights'
 rows multiplied back up) and the FFN channels with outlier GELU outputs take a small fp32 path.
 The attention output's and the FFN's inputs then get one int8 range per token instead of one per
-tensor (`per_token_ranges`). That graph is checked against the numpy reference like model.onnx, and the quantized result for
-cosine >= 0.99 to it (0.978 min on real passages without the layout, 0.996 with it; BENCHMARKS.md).
+tensor (`per_token_ranges`). That graph is checked against the numpy reference like model.onnx,
+and the quantized result for cosine >= 0.99 to it (0.978 min on real passages without the layout,
+0.996 with it, 0.997 with per-token ranges; BENCHMARKS.md).
 
 No fusion pass runs here: onnxruntime fuses GELU and MatMul+scale itself when the session opens,
 and the transformer optimizer's SkipLayerNormalization ran slower on CPU than the Add +
@@ -359,8 +360,9 @@ def write_int8(out, w, cfg, tok, calib):
     fp32_path = [n.name for n in graph.graph.node if n.op_type == "MatMul" and "_x_" in n.name]
     quantize(src, tmp, fp32_path)
     src.unlink()
-    # Per-token ranges where they cost nothing measurable: the attention output's and the FFN's
-    # inputs. The QKV input too would gain a little more and cost about 5% (BENCHMARKS.md).
+    # Per-token ranges where they cost least (about 3% of int8 speed, within this machine's noise):
+    # the attention output's and the FFN's inputs. The QKV input too would gain a little more and
+    # cost about 5% more (BENCHMARKS.md).
     kinds = {}
     for n in graph.graph.node:
         if re.fullmatch(r"l\d+_(attn_out|inter)_mm", n.name):
