@@ -316,10 +316,8 @@ def per_token_ranges(model, kinds):
                      mk("Max", [p + "_absmax", "pt_tiny"], p + "_absmax_pos"),
                      mk("Mul", [p + "_absmax_pos", "pt_inv127"], step)]
         # QuantizeLinear takes one step (and zero point) per row of a 2-D tensor: [rows, K] in.
-        nodes += [mk("Shape", [x], p + "_shape"),
-                  mk("Gather", [p + "_shape", "pt_flat"], p + "_k"),
-                  mk("Concat", ["pt_flat", p + "_k"], p + "_2d", axis=0),
-                  mk("Reshape", [x, p + "_2d"], p + "_x2d"),
+        nodes += [mk("Flatten", [x], p + "_x2d", axis=-1),
+                  mk("Shape", [x], p + "_shape"),
                   mk("Reshape", [step, "pt_flat"], p + "_step_1d"),
                   mk("Shape", [p + "_step_1d"], p + "_rows"),
                   mk("Expand", [zero_point, p + "_rows"], p + "_zp_1d"),
