@@ -95,9 +95,6 @@ pub struct EmbeddingModel {
     pub embedder: Box<dyn Embedder>,
     /// Batching settings.
     pub batching: EmbedSettings,
-    /// Whether the model's CPU threads take every core (a CPU session with `--threads` at least
-    /// the core count): other compute then waits for the model instead of running beside it.
-    pub takes_every_core: bool,
     /// Intra-op threads the model's sessions share.
     pub threads: usize,
     /// Model sessions run side by side.
@@ -114,8 +111,6 @@ impl EmbeddingModel {
         let corpus_tokenizer = TextTokenizer::from_file(&dir.tokenizer, max_length)?;
         let query_tokenizer = TextTokenizer::from_file(&dir.tokenizer, s.query_max_length.unwrap_or(max_length))?;
         let threads = s.thread_count();
-        let takes_every_core =
-            device == Device::Cpu && threads >= std::thread::available_parallelism().map_or(1, |n| n.get());
         let mut embedder = open_sessions(&dir, threads, sessions, device)?;
         check_vocabulary(embedder.as_mut(), &corpus_tokenizer, &dir)?;
         let batching = EmbedSettings {
@@ -132,7 +127,6 @@ impl EmbeddingModel {
             query_tokenizer,
             embedder,
             batching,
-            takes_every_core,
             threads,
             sessions,
         })
@@ -211,7 +205,7 @@ pub fn build_index(
     let mut index: Box<dyn NeighborIndex> = if hnsw {
         let estimate = n * (dim * bytes_per_dim(s.index_dtype) + 160);
         tracing::info!("HNSW index for {n} passages: about {} MiB", estimate >> 20);
-        Box::new(UsearchIndex::new(dim, s.index_dtype, n, s.thread_count())?)
+        Box::new(UsearchIndex::new(dim, s.index_dtype, n)?)
     } else {
         tracing::info!(
             "exact search over {n} passages for {queries} queries: about {} MiB of f32 vectors",
@@ -268,7 +262,7 @@ pub fn build_index(
             save_to = Some(path);
         }
         let wanted: HashMap<Key, u32> = keyed.iter().map(|&(row, key)| (key, row)).collect();
-        // Cached vectors go to the index a few thousand at a time: HNSW adds them in parallel.
+        // Cached vectors go to the index a few thousand at a time, never all held at once.
         let (mut rows, mut vectors) = (Vec::new(), Vec::new());
         let found = c.load(&wanted, |rep, vector| {
             for row in rows_of(rep) {
@@ -292,20 +286,14 @@ pub fn build_index(
     }
     let bar = crate::progress::bar(n as u64, "embedding corpus", s.no_progress);
     bar.inc(cached as u64);
-    // Each window's vectors go to the index (and the cache) on their own thread. That thread runs
-    // beside the model only where the model leaves cores idle (a GPU model, or fewer threads than
-    // cores): onnxruntime's CPU threads meet after every operator, so an index add taking one of
-    // their cores stalls them all. On 2 cores with both taken, adding in turn was 7-9% faster end
-    // to end on 30k passages (BENCHMARKS.md). With one session per thread (the CPU default) an add
-    // stalls only the session whose core it takes, and overlapping measured the same as taking
-    // turns on 10k passages, so adds keep taking turns.
-    let in_turn = model.takes_every_core;
+    // Each window's vectors go to the index (and the cache) on their own thread, beside the model.
+    // HNSW adds run one at a time (see `UsearchIndex`'s `add`), so they take one core: on 2 cores
+    // beside two model sessions that cost nothing measurable, where making the model wait for
+    // them cost 2-3% (BENCHMARKS.md, "HNSW adds one at a time").
     let texts = texts_of_rows(corpus, &todo);
     let (index_ref, todo, keys, cache, bar, rows_of) = (&mut index, &todo, &keys, &cache, &bar, &rows_of);
     let stats = std::thread::scope(|scope| -> Result<EmbedStats> {
         let (tx, rx) = crossbeam_channel::bounded::<(usize, Vec<f32>)>(2);
-        // When adds run in turn, one token per finished window, which the model waits for.
-        let (added_tx, added_rx) = crossbeam_channel::unbounded::<()>();
         let adder = scope.spawn(move || -> Result<()> {
             for (done, vectors) in rx {
                 let count = vectors.len() / dim;
@@ -322,9 +310,6 @@ pub fn build_index(
                     c.store(&keys[done..done + count], &vectors)?;
                 }
                 bar.inc(rows.len() as u64);
-                if in_turn {
-                    let _ = added_tx.send(());
-                }
             }
             Ok(())
         });
@@ -334,10 +319,6 @@ pub fn build_index(
             tx.send((done, vectors))
                 .map_err(|_| Error::Index("the index stage stopped".into()))?;
             done += count;
-            if in_turn {
-                // A closed channel means the index stage failed; its error is reported below.
-                let _ = added_rx.recv();
-            }
             crate::progress::test_hold("embed");
             Ok(())
         });

@@ -224,32 +224,27 @@ fn random_sampling_is_reproducible_by_seed() {
 }
 
 #[test]
-fn exact_runs_are_byte_identical_whatever_the_thread_and_session_count() {
+fn runs_are_byte_identical_whatever_the_thread_and_session_count() {
     let dir = tmp();
-    let run = |precision: &str, threads: &str, sessions: &str| {
-        let out = dir.path().join(format!("{precision}-t{threads}-s{sessions}.parquet"));
-        mine_sample(
-            &out,
-            &[
-                "--format",
-                "n-tuple-scores",
-                "--exact",
-                "--precision",
-                precision,
-                "--threads",
-                threads,
-                "--sessions",
-                sessions,
-            ],
-        );
+    let run = |precision: &str, search: &[&str], threads: &str, sessions: &str| {
+        let out = dir
+            .path()
+            .join(format!("{precision}-{}-t{threads}-s{sessions}.parquet", search.len()));
+        let args = [
+            &["--format", "n-tuple-scores", "--precision", precision][..],
+            search,
+            &["--threads", threads, "--sessions", sessions],
+        ];
+        mine_sample(&out, &args.concat());
         std::fs::read(&out).unwrap()
     };
-    for precision in ["fp32", "int8"] {
-        let one = run(precision, "1", "1");
+    // An HNSW graph is built one vector at a time in row order, so it repeats too.
+    for (precision, search) in [("fp32", &["--exact"][..]), ("int8", &["--exact"]), ("fp32", &HNSW)] {
+        let one = run(precision, search, "1", "1");
         for (threads, sessions) in [("2", "1"), ("2", "2"), ("3", "3")] {
             assert!(
-                one == run(precision, threads, sessions),
-                "{precision}: --threads {threads} --sessions {sessions} wrote another file than --threads 1"
+                one == run(precision, search, threads, sessions),
+                "{precision} {search:?}: --threads {threads} --sessions {sessions} wrote another file than --threads 1"
             );
         }
     }
