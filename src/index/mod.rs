@@ -93,9 +93,9 @@ unsafe impl Sync for UsearchIndex {}
 
 impl UsearchIndex {
     /// A new HNSW index for `capacity` vectors of `dim` dimensions, ready for as many concurrent
-    /// searches as rayon's pool runs. usearch draws each added node's level from the generator of
-    /// the search context the add borrows, taken in turn, so this count (not `--threads`) is part
-    /// of what fixes the graph.
+    /// searches as rayon's pool runs. usearch draws each added node's level from the random
+    /// generator of the thread context the add borrows, and hands contexts out in turn, so this
+    /// count (not `--threads`) is part of what fixes the graph.
     pub fn new(dim: usize, dtype: IndexDtype, capacity: usize) -> Result<Self> {
         let options = IndexOptions {
             dimensions: dim,
@@ -283,7 +283,7 @@ pub(crate) mod tests {
     #[test]
     fn every_added_vector_is_found_by_its_own_search_and_the_graph_repeats() {
         // Many threads ready to add at once, as in a run on a large machine: adding concurrently
-        // stranded about 28 of these 2,000 nodes (unum-cloud/USearch#735).
+        // stranded about 28 in 2,000 such nodes (unum-cloud/USearch#735).
         let (n, dim) = (2000, 384);
         let data = random_vectors(n, dim, 5);
         let all: Vec<u32> = (0..n as u32).collect();
