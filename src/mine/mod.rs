@@ -262,20 +262,14 @@ pub fn build_index(
             save_to = Some(path);
         }
         let wanted: HashMap<Key, u32> = keyed.iter().map(|&(row, key)| (key, row)).collect();
-        // Cached vectors go to the index a few thousand at a time, never all held at once.
-        let (mut rows, mut vectors) = (Vec::new(), Vec::new());
+        // Cached vectors go to the index as they are read, never all held at once.
         let found = c.load(&wanted, |rep, vector| {
             for row in rows_of(rep) {
-                rows.push(row);
-                vectors.extend_from_slice(vector);
+                index.add(&[row], vector)?;
                 cached += 1;
-            }
-            if rows.len() >= 4096 {
-                index.add(&std::mem::take(&mut rows), &std::mem::take(&mut vectors))?;
             }
             Ok(())
         })?;
-        index.add(&rows, &vectors)?;
         keyed.retain(|(row, _)| !found.contains(row));
         todo = keyed.iter().map(|&(row, _)| row).collect();
         keys = keyed.into_iter().map(|(_, key)| key).collect();
