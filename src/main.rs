@@ -35,7 +35,18 @@ fn emit(text: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Sizes rayon's pool (tokenizing, searching, selecting) to `--threads`, so the flag bounds every
+/// stage and not only the model's; without it rayon takes every core. Runs once, before any work.
+fn bound_worker_threads(threads: Option<usize>) -> anyhow::Result<()> {
+    let mut pool = rayon::ThreadPoolBuilder::new().thread_name(|i| format!("hardneg-pool-{i}"));
+    if let Some(n) = threads {
+        pool = pool.num_threads(n.max(1));
+    }
+    Ok(pool.build_global()?)
+}
+
 fn mine(settings: &hardneg::settings::MineSettings) -> anyhow::Result<()> {
+    bound_worker_threads(settings.threads)?;
     let report = hardneg::mine::run(settings)?;
     eprintln!("{}", report.summary);
     for path in &report.outputs {
@@ -89,8 +100,14 @@ fn run(command: Command) -> anyhow::Result<()> {
                 emit(&hardneg::commands::eval::render(&report))
             }
         }
-        Command::Embed(args) => emit(&hardneg::commands::embed::run(&args)?),
-        Command::Perturb(args) => emit(&hardneg::commands::perturb::run(&args)?),
+        Command::Embed(args) => {
+            bound_worker_threads(args.model.threads)?;
+            emit(&hardneg::commands::embed::run(&args)?)
+        }
+        Command::Perturb(args) => {
+            bound_worker_threads(args.model.threads)?;
+            emit(&hardneg::commands::perturb::run(&args)?)
+        }
         Command::Inspect { path } => emit(&hardneg::commands::inspect::run(&path)?),
         Command::Schema {
             format,

@@ -78,7 +78,8 @@ pub struct MineSettings {
     /// cpu, cuda or cuda:N.
     #[arg(long, default_value = "cpu")]
     pub device: String,
-    /// Threads for the model and for tokenization (default: all cores).
+    /// Threads for every stage: the model's, and the pool that tokenizes, searches and selects
+    /// (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,
     /// Model sessions run side by side, each taking whole batches with --threads / N intra-op

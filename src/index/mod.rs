@@ -84,18 +84,20 @@ const EXPANSION_SEARCH: usize = 256;
 pub struct UsearchIndex {
     index: Index,
     dim: usize,
+    /// Thread contexts for concurrent searches, reserved by the first search (see `search`).
+    searchers: std::sync::OnceLock<std::result::Result<(), String>>,
 }
 
-// SAFETY: usearch's index is safe for concurrent search and for add after `reserve` with threads;
-// mutation goes through `&mut self` here anyway.
+// SAFETY: usearch's index is safe for concurrent searches once it holds a thread context for
+// each searcher (`search` reserves them first); mutation goes through `&mut self`.
 unsafe impl Send for UsearchIndex {}
 unsafe impl Sync for UsearchIndex {}
 
 impl UsearchIndex {
-    /// A new HNSW index for `capacity` vectors of `dim` dimensions, ready for as many concurrent
-    /// searches as rayon's pool runs. usearch draws each added node's level from the random
-    /// generator of the thread context the add borrows, and hands contexts out in turn, so this
-    /// count (not `--threads`) is part of what fixes the graph.
+    /// A new HNSW index for `capacity` vectors of `dim` dimensions. It holds one thread context
+    /// while vectors are added: usearch draws each node's level from the random generator of the
+    /// context an add borrows, handing contexts out in turn, so with one the graph is a function
+    /// of the vectors and their order alone, on any machine and at any thread count.
     pub fn new(dim: usize, dtype: IndexDtype, capacity: usize) -> Result<Self> {
         let options = IndexOptions {
             dimensions: dim,
@@ -112,9 +114,31 @@ impl UsearchIndex {
         };
         let index = Index::new(&options).map_err(|e| Error::Index(e.to_string()))?;
         index
-            .reserve_capacity_and_threads(capacity.max(1), rayon::current_num_threads())
+            .reserve_capacity_and_threads(capacity.max(1), 1)
             .map_err(|e| Error::Index(format!("cannot reserve {capacity} vectors: {e}")))?;
-        Ok(UsearchIndex { index, dim })
+        Ok(UsearchIndex::wrap(index, dim))
+    }
+
+    fn wrap(index: Index, dim: usize) -> Self {
+        UsearchIndex {
+            index,
+            dim,
+            searchers: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// Gives the index a thread context for every thread of the calling rayon pool, once: a
+    /// search that finds no free context fails, and a viewed index starts with one per core,
+    /// fewer than `--threads` may run. `OnceLock` holds the other searches until it is done.
+    fn reserve_searchers(&self) -> Result<()> {
+        self.searchers
+            .get_or_init(|| {
+                self.index
+                    .reserve_capacity_and_threads(self.index.capacity(), rayon::current_num_threads())
+                    .map_err(|e| e.to_string())
+            })
+            .clone()
+            .map_err(|e| Error::Index(format!("cannot reserve search threads: {e}")))
     }
 
     /// Saves the index to `dest` (under a temporary name, renamed when complete).
@@ -142,7 +166,7 @@ impl UsearchIndex {
         // with usearch's default (64) and could miss hits the built one finds.
         index.change_expansion_search(EXPANSION_SEARCH);
         let dim = index.dimensions();
-        Ok(UsearchIndex { index, dim })
+        Ok(UsearchIndex::wrap(index, dim))
     }
 }
 
@@ -169,6 +193,7 @@ impl NeighborIndex for UsearchIndex {
     }
 
     fn search(&self, query: &[f32], k: usize) -> Result<Vec<Hit>> {
+        self.reserve_searchers()?;
         // usearch widens the beam to `k` for a deep search by itself (and for that search only).
         let m = self
             .index
@@ -239,12 +264,16 @@ pub(crate) mod tests {
         let viewed = UsearchIndex::view(&path).unwrap();
         assert_eq!(viewed.len(), n);
         assert_eq!(viewed.vector(7).unwrap(), built.vector(7).unwrap());
-        // Searched from several threads at once, as mining does.
-        let queries = random_vectors(40, dim, 4);
-        let pairs: Vec<(Vec<Hit>, Vec<Hit>)> = queries
-            .par_chunks(dim)
-            .map(|q| (built.search(q, 10).unwrap(), viewed.search(q, 10).unwrap()))
-            .collect();
+        // Searched from more threads at once than the machine has cores (`--threads 8` on a small
+        // machine), as mining does.
+        let queries = random_vectors(400, dim, 4);
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(8).build().unwrap();
+        let pairs: Vec<(Vec<Hit>, Vec<Hit>)> = pool.install(|| {
+            queries
+                .par_chunks(dim)
+                .map(|q| (built.search(q, 10).unwrap(), viewed.search(q, 10).unwrap()))
+                .collect()
+        });
         for (a, b) in pairs {
             assert_eq!(a, b);
         }
@@ -287,19 +316,21 @@ pub(crate) mod tests {
         let (n, dim) = (2000, 384);
         let data = random_vectors(n, dim, 5);
         let all: Vec<u32> = (0..n as u32).collect();
+        // Built and searched inside pools of different sizes: the graph must not depend on it.
         let build = |threads: usize| {
             let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
-            let mut hnsw = UsearchIndex::new(dim, IndexDtype::F16, n).unwrap();
-            pool.install(|| hnsw.add(&all, &data)).unwrap();
-            hnsw
+            pool.install(|| {
+                let mut hnsw = UsearchIndex::new(dim, IndexDtype::F16, n).unwrap();
+                hnsw.add(&all, &data).unwrap();
+                hnsw.search_batch(&data, 10).unwrap()
+            })
         };
-        let (wide, narrow) = (build(8), build(1));
-        let wide_hits = wide.search_batch(&data, 10).unwrap();
+        let (wide_hits, narrow_hits) = (build(8), build(1));
         let stranded: Vec<usize> = (0..n)
             .filter(|&i| !wide_hits[i].iter().any(|h| h.row as usize == i))
             .collect();
         assert!(stranded.is_empty(), "not found by their own vectors: {stranded:?}");
-        assert_eq!(wide_hits, narrow.search_batch(&data, 10).unwrap());
+        assert_eq!(wide_hits, narrow_hits);
     }
 
     #[test]

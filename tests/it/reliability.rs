@@ -434,3 +434,40 @@ fn sigkill_mid_embedding_and_mid_writing_then_cached_rerun_equals_uninterrupted_
         assert!((x - y).abs() < 1e-5);
     }
 }
+
+/// Threads of process `pid` that belong to hardneg's worker pool (named `hardneg-pool-N`).
+#[cfg(target_os = "linux")]
+fn pool_threads(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/task")).map_or(0, |tasks| {
+        tasks
+            .flatten()
+            .filter(|t| std::fs::read_to_string(t.path().join("comm")).is_ok_and(|c| c.starts_with("hardneg-pool")))
+            .count()
+    })
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn threads_flag_sizes_the_worker_pool() {
+    // Two sizes: a pool left at the core count could match one of them, not both.
+    for threads in [1usize, 3] {
+        let dir = tmp();
+        let mut args: Vec<String> = vec!["mine".into(), "--no-progress".into()];
+        args.extend(sample_args());
+        args.extend(["--threads", &threads.to_string(), "--sessions", "1", "--out"].map(String::from));
+        args.push(dir.path().join("train.parquet").display().to_string());
+        // Held before the output is renamed into place: alive until killed.
+        let mut child = start(&args, "write:60000");
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while pool_threads(child.id()) < threads && std::time::Instant::now() < deadline {
+            assert!(child.try_wait().unwrap().is_none(), "hardneg exited early");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        // Time for any thread beyond the bound to appear.
+        std::thread::sleep(Duration::from_millis(500));
+        let seen = pool_threads(child.id());
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert_eq!(seen, threads, "--threads {threads}");
+    }
+}
