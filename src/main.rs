@@ -37,10 +37,10 @@ fn emit(text: &str) -> anyhow::Result<()> {
 
 /// Sizes rayon's pool (tokenizing, searching, selecting) to `--threads`, so the flag bounds every
 /// stage and not only the model's; without it rayon takes every core. Runs once, before any work.
-fn bound_worker_threads(threads: Option<usize>) -> anyhow::Result<()> {
+fn bound_worker_threads(threads: Option<std::num::NonZeroUsize>) -> anyhow::Result<()> {
     let mut pool = rayon::ThreadPoolBuilder::new().thread_name(|i| format!("hardneg-pool-{i}"));
     if let Some(n) = threads {
-        pool = pool.num_threads(n.max(1));
+        pool = pool.num_threads(n.get());
     }
     Ok(pool.build_global()?)
 }

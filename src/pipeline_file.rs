@@ -23,6 +23,7 @@ pub fn load(path: &Path, overrides: &[String]) -> Result<MineSettings> {
         }
         None => return Err(Error::input(path, "missing `version = 1`")),
     }
+    let mut overridden = std::collections::HashSet::new();
     for item in overrides {
         let (key, value) = item
             .split_once('=')
@@ -34,13 +35,43 @@ pub fn load(path: &Path, overrides: &[String]) -> Result<MineSettings> {
             .ok()
             .and_then(|mut t| t.remove("v"))
             .unwrap_or_else(|| toml::Value::String(value.to_string()));
+        overridden.insert(key.clone());
         table.insert(key, parsed);
     }
-    let settings: MineSettings = table
-        .try_into()
-        .map_err(|e: toml::de::Error| Error::input(path, format!("invalid pipeline: {}", e.message())))?;
+    let settings: MineSettings = table.clone().try_into().map_err(|e: toml::de::Error| {
+        let message = e.message();
+        match failing_key(&table) {
+            Some(key) if overridden.contains(key) => Error::Config(format!("--set {key}: {message}")),
+            Some(key) => match line_of(&text, key) {
+                Some(line) => Error::record(path, line, format!("`{key}`: {message}")),
+                None => Error::input(path, format!("`{key}`: {message}")),
+            },
+            None => Error::input(path, format!("invalid pipeline: {message}")),
+        }
+    })?;
     settings.validate()?;
     Ok(settings)
+}
+
+/// The first key whose value cannot be read on its own (deserializing from a table loses the key).
+fn failing_key(table: &toml::Table) -> Option<&String> {
+    table
+        .iter()
+        .find(|(key, value)| {
+            let alone = toml::Table::from_iter([((*key).clone(), (*value).clone())]);
+            alone.try_into::<MineSettings>().is_err()
+        })
+        .map(|(key, _)| key)
+}
+
+/// The 1-based line that sets top-level `key` in `text`.
+fn line_of(text: &str, key: &str) -> Option<usize> {
+    let sets = |line: &str| {
+        line.trim_start()
+            .strip_prefix(key)
+            .is_some_and(|rest| rest.trim_start().starts_with('='))
+    };
+    text.lines().position(sets).map(|i| i + 1)
 }
 
 #[cfg(test)]
@@ -62,6 +93,16 @@ mod tests {
         assert_eq!(s.relative_margin, Some(0.05));
         assert_eq!(s.format, crate::output::Format::NTuple);
         assert_eq!(s.batch_size, 32, "defaults come from the flags");
+    }
+
+    #[test]
+    fn a_bad_value_names_its_line_and_key_or_its_override() {
+        let f = write("version = 1\npairs = \"p\"\nout = \"o\"\n\nthreads = 0\nnum_negatives = 3\n");
+        let err = load(f.path(), &[]).unwrap_err().to_string();
+        assert!(err.contains(":5: `threads`: invalid value"), "{err}");
+        let f = write("version = 1\npairs = \"p\"\nout = \"o\"\n");
+        let err = load(f.path(), &["num_negatives=-1".into()]).unwrap_err().to_string();
+        assert!(err.starts_with("--set num_negatives: invalid value"), "{err}");
     }
 
     #[test]

@@ -80,8 +80,8 @@ pub struct MineSettings {
     pub device: String,
     /// Threads for every stage: the model's, and the pool that tokenizes, searches and selects
     /// (default: all cores).
-    #[arg(long)]
-    pub threads: Option<usize>,
+    #[arg(long, value_parser = at_least_one)]
+    pub threads: Option<std::num::NonZeroUsize>,
     /// Model sessions run side by side, each taking whole batches with --threads / N intra-op
     /// threads (default: one session per thread on CPU, one on CUDA).
     #[arg(long)]
@@ -263,8 +263,8 @@ impl MineSettings {
     /// Threads to use: `--threads`, else every core.
     pub fn thread_count(&self) -> usize {
         self.threads
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
-            .max(1)
+            .or_else(|| std::thread::available_parallelism().ok())
+            .map_or(1, std::num::NonZeroUsize::get)
     }
 
     /// Model sessions to run: `--sessions` (between 1 and the thread count), else one per thread
@@ -294,4 +294,13 @@ impl MineSettings {
     pub fn fn_filter(&self) -> crate::filter::FnFilter {
         crate::filter::FnFilter::parse(&self.fn_filter).unwrap_or(crate::filter::FnFilter::AUTO)
     }
+}
+
+/// Parses a count that must be at least 1 (`--threads`), with a message that says so.
+pub fn at_least_one(value: &str) -> Result<std::num::NonZeroUsize, String> {
+    value
+        .parse::<usize>()
+        .ok()
+        .and_then(std::num::NonZeroUsize::new)
+        .ok_or_else(|| "expected a whole number of at least 1".to_string())
 }

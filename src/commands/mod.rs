@@ -27,8 +27,8 @@ pub struct ModelArgs {
     #[arg(long, default_value = "cpu")]
     pub device: String,
     /// Threads (default: all cores).
-    #[arg(long)]
-    pub threads: Option<usize>,
+    #[arg(long, value_parser = crate::settings::at_least_one)]
+    pub threads: Option<std::num::NonZeroUsize>,
     /// Model sessions side by side (default: one per thread on CPU).
     #[arg(long)]
     pub sessions: Option<usize>,

@@ -760,7 +760,7 @@ pub fn run(s: &MineSettings) -> Result<MineReport> {
         },
         // The threads and sessions that ran, where the settings left them to the machine.
         config: serde_json::to_value(MineSettings {
-            threads: Some(model.threads),
+            threads: std::num::NonZeroUsize::new(model.threads),
             sessions: Some(model.sessions),
             ..s.clone()
         })
