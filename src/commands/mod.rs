@@ -26,7 +26,7 @@ pub struct ModelArgs {
     /// cpu, cuda or cuda:N.
     #[arg(long, default_value = "cpu")]
     pub device: String,
-    /// Threads (default: all cores).
+    /// Threads for every stage: the model's and the worker pool's (default: all cores).
     #[arg(long, value_parser = crate::settings::at_least_one)]
     pub threads: Option<std::num::NonZeroUsize>,
     /// Model sessions side by side (default: one per thread on CPU).
