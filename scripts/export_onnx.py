@@ -343,6 +343,20 @@ def per_token_ranges(model, kinds):
     return model
 
 
+def externalize(src, dest):
+    """Writes the graph at `src` as `dest` with every initializer of 64 KiB or more in `dest`.data
+    beside it, and removes `src`. hardneg's sessions then share one copy of those weights, each
+    parsing only the small graph file; onnxruntime elsewhere reads the data file by itself."""
+    data = dest.with_name(dest.name + ".data")
+    data.unlink(missing_ok=True)  # onnx appends to an existing data file
+    tmp = dest.with_name(dest.name + ".ext.tmp")
+    onnx.save(onnx.load(str(src)), str(tmp), save_as_external_data=True, all_tensors_to_one_file=True,
+              location=data.name, size_threshold=64 * 1024)
+    data.chmod(tmp.stat().st_mode & 0o777)  # onnx creates it readable by its owner only
+    tmp.replace(dest)
+    src.unlink()
+
+
 def write_int8(out, w, cfg, tok, calib):
     """model.int8.onnx: weights of every MatMul but the outlier path per channel int8 (activations
     quantized at run time, per token where `per_token_ranges` applies), from the graph `int8_plan`
@@ -371,7 +385,7 @@ def write_int8(out, w, cfg, tok, calib):
     # The verify set holds adversarial texts (emoji, CJK, 400 repeated words); real passages
     # score higher (see BENCHMARKS.md).
     check_cosine(tmp, w, cfg, tok, VERIFY_TEXTS, INT8_COSINE_FLOOR)
-    tmp.replace(out / "model.int8.onnx")
+    externalize(tmp, out / "model.int8.onnx")
     print(f"wrote {out / 'model.int8.onnx'} (dynamic int8 of model.onnx, {len(fp32_path)} outlier matmuls fp32)")
 
 
@@ -391,7 +405,7 @@ def main():
     tmp = a.out / "model.onnx.tmp"
     onnx.save(build_graph(w, cfg), str(tmp))
     verify(tmp, w, cfg, tok, VERIFY_TEXTS, 1e-4)
-    tmp.replace(a.out / "model.onnx")
+    externalize(tmp, a.out / "model.onnx")
     stale = a.out / "model.fused.onnx"  # written by earlier versions; slower on CPU than model.onnx
     if stale.exists():
         stale.unlink()

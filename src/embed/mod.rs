@@ -4,8 +4,10 @@
 pub mod hash;
 pub mod model;
 pub mod onnx;
+pub mod onnx_file;
 pub mod replicas;
 pub mod runtime;
+pub mod shared_weights;
 pub mod tokenize;
 
 use std::time::{Duration, Instant};

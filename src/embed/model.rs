@@ -96,9 +96,11 @@ impl ModelDir {
         crate::paths::search_upwards(DEFAULT_MODEL_SUBDIR).unwrap_or_else(|| PathBuf::from(DEFAULT_MODEL_SUBDIR))
     }
 
-    /// SHA-256 of the ONNX graph: identifies the model in manifests and cache keys.
+    /// SHA-256 of the ONNX graph followed by its external data files (of the graph file alone
+    /// where it holds every weight): identifies the model in manifests and cache keys.
     pub fn hash(&self) -> Result<String> {
-        crate::input::file_fingerprint(&self.onnx).map(|(_, h)| h)
+        let files = super::onnx_file::OnnxFile::open(&self.onnx)?.files();
+        crate::input::files_fingerprint(&files).map(|(_, h)| h)
     }
 }
 

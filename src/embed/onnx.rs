@@ -6,6 +6,7 @@ use ort::value::TensorRef;
 
 use super::model::{ModelDir, Pooling};
 use super::replicas::ReplicatedEmbedder;
+use super::shared_weights::SharedWeights;
 use super::tokenize::TokenBatch;
 use super::{Embedder, l2_normalize};
 use crate::error::{Error, Result};
@@ -45,23 +46,28 @@ pub struct OnnxEmbedder {
 }
 
 /// Opens `sessions` sessions of the model side by side, sharing `threads` intra-op threads as
-/// evenly as they divide (at least one each). Each session holds its own copy of the weights:
-/// onnxruntime 1.31 shares prepacked weights only for initializers the caller supplies, and an
-/// attached container measured no smaller.
+/// evenly as they divide (at least one each). On CPU, several sessions share one copy of the
+/// weights ([`SharedWeights`]).
 pub fn open_sessions(model: &ModelDir, threads: usize, sessions: usize, device: Device) -> Result<Box<dyn Embedder>> {
     let sessions = sessions.max(1);
+    let shared = match device {
+        Device::Cpu if sessions > 1 => Some(SharedWeights::load(&model.onnx)?),
+        _ => None,
+    };
     let replicas = (0..sessions)
         .map(|i| {
             let own_threads = threads / sessions + usize::from(i < threads % sessions);
-            Ok(Box::new(OnnxEmbedder::new(model, own_threads.max(1), device)?) as Box<dyn Embedder>)
+            let session = OnnxEmbedder::new(model, own_threads.max(1), device, shared.as_ref())?;
+            Ok(Box::new(session) as Box<dyn Embedder>)
         })
         .collect::<Result<Vec<_>>>()?;
     Ok(Box::new(ReplicatedEmbedder::new(replicas)?))
 }
 
 impl OnnxEmbedder {
-    /// Opens a session on `model.onnx` with `threads` intra-op threads on `device`.
-    pub fn new(model: &ModelDir, threads: usize, device: Device) -> Result<Self> {
+    /// Opens a session on `model.onnx` with `threads` intra-op threads on `device`, using
+    /// `shared` weights where given.
+    pub fn new(model: &ModelDir, threads: usize, device: Device, shared: Option<&SharedWeights>) -> Result<Self> {
         let env = super::runtime::environment()?;
         let fail = |e: &dyn std::fmt::Display| Error::Model(format!("{}: {e}", model.onnx.display()));
         let mut builder = Session::builder(env)
@@ -87,6 +93,9 @@ impl OnnxEmbedder {
                     .with_precise_qmm()
                     .map_err(|e| fail(&e))?
             }
+        }
+        if let Some(weights) = shared {
+            builder = weights.attach(builder)?;
         }
         let session = builder.commit_from_file(&model.onnx).map_err(|e| {
             Error::Model(format!(

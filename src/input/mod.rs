@@ -249,19 +249,27 @@ pub fn read_pairs(
 
 /// Size in bytes and SHA-256 of a file, for the manifest.
 pub fn file_fingerprint(path: &Path) -> Result<(u64, String)> {
+    files_fingerprint(&[path])
+}
+
+/// Total size and SHA-256 of `paths`' contents one after another.
+pub fn files_fingerprint(paths: &[impl AsRef<Path>]) -> Result<(u64, String)> {
     use sha2::{Digest, Sha256};
     use std::io::Read;
-    let mut f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 1 << 16];
     let mut size = 0u64;
-    loop {
-        let n = f.read(&mut buf).map_err(|e| Error::io(path, e))?;
-        if n == 0 {
-            break;
+    for path in paths {
+        let path = path.as_ref();
+        let mut f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+        loop {
+            let n = f.read(&mut buf).map_err(|e| Error::io(path, e))?;
+            if n == 0 {
+                break;
+            }
+            size += n as u64;
+            hasher.update(&buf[..n]);
         }
-        size += n as u64;
-        hasher.update(&buf[..n]);
     }
     Ok((size, format!("{:x}", hasher.finalize())))
 }

@@ -297,7 +297,9 @@ fn corrupt_model_and_mismatched_tokenizer_are_explained() {
     assert_eq!(result.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("model.onnx") && stderr.contains("corrupt"), "{stderr}");
     // A tokenizer whose vocabulary is larger than the model's embedding table.
-    std::fs::copy(real.join("model.onnx"), model.join("model.onnx")).unwrap();
+    for file in ["model.onnx", "model.onnx.data"] {
+        std::fs::copy(real.join(file), model.join(file)).unwrap();
+    }
     let mut tok: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(real.join("tokenizer.json")).unwrap()).unwrap();
     tok["model"]["vocab"]["zzz-not-in-the-model"] = serde_json::json!(40000);
