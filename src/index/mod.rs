@@ -137,7 +137,8 @@ impl UsearchIndex {
                     .reserve_capacity_and_threads(self.index.capacity(), rayon::current_num_threads())
                     .map_err(|e| e.to_string())
             })
-            .clone()
+            .as_ref()
+            .map(|_| ())
             .map_err(|e| Error::Index(format!("cannot reserve search threads: {e}")))
     }
 
