@@ -165,9 +165,9 @@ pub struct MineSettings {
     #[arg(long)]
     pub cache: Option<PathBuf>,
 
-    /// Vector storage of the HNSW index. f16 by default: half the memory of f32 and faster adds,
-    /// with the same recall and scores within about 1e-4 of f32's (BENCHMARKS.md); corpora searched
-    /// exactly keep f32 vectors whatever this says.
+    /// Vector storage of the index, HNSW or exact. f16 by default: half the memory of f32 (and
+    /// faster HNSW adds), with the same recall and scores within about 1e-4 of f32's
+    /// (BENCHMARKS.md); f32 keeps the model's vectors unrounded, i8 a quarter of f32's memory.
     #[arg(long, value_enum, default_value = "f16")]
     pub index_dtype: IndexDtype,
     /// Exact (brute-force) search whatever the corpus size: fully deterministic.

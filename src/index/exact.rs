@@ -4,12 +4,17 @@
 //! Scoring all passages against a batch of queries is one dense matrix product, which runs near
 //! the CPU's multiply-add peak; for jobs with few queries it costs far less than building an HNSW
 //! graph over the same corpus (BENCHMARKS.md, "Exact search or HNSW").
+//!
+//! Vectors are stored in the index's dtype (f32, f16 or i8, as for HNSW) and widened to f32 a
+//! block at a time for the product, so the index takes half or a quarter of the f32 memory.
 
 use std::ops::Range;
 
+use half::f16;
+use half::slice::HalfFloatSliceExt;
 use rayon::prelude::*;
 
-use super::{Hit, NeighborIndex, rank_order, sort_hits};
+use super::{Hit, IndexDtype, NeighborIndex, rank_order, sort_hits};
 use crate::error::{Error, Result};
 
 /// Corpus rows scored per matrix product (1,024 × 384 f32 is 1.5 MiB: about one core's L2).
@@ -20,22 +25,98 @@ const QUERY_GROUP: usize = 256;
 /// Exact search by dot products over all vectors (they are unit length).
 pub struct ExactIndex {
     dim: usize,
-    vectors: Vec<f32>,
+    stored: Stored,
     added: usize,
 }
 
+/// The stored vectors, `dim` values a row, in the index's dtype.
+enum Stored {
+    F32(Vec<f32>),
+    F16(Vec<f16>),
+    /// Each value × 127, rounded; a row is scaled back to unit length when read, so its scores
+    /// are cosines to the rounded vector (as usearch's i8 cosine).
+    I8(Vec<i8>),
+}
+
+impl Stored {
+    fn zeros(dtype: IndexDtype, len: usize) -> Self {
+        match dtype {
+            IndexDtype::F32 => Stored::F32(vec![0.0; len]),
+            IndexDtype::F16 => Stored::F16(vec![f16::ZERO; len]),
+            IndexDtype::I8 => Stored::I8(vec![0; len]),
+        }
+    }
+
+    /// Number of values held.
+    fn len(&self) -> usize {
+        match self {
+            Stored::F32(v) => v.len(),
+            Stored::F16(v) => v.len(),
+            Stored::I8(v) => v.len(),
+        }
+    }
+
+    fn dtype(&self) -> IndexDtype {
+        match self {
+            Stored::F32(_) => IndexDtype::F32,
+            Stored::F16(_) => IndexDtype::F16,
+            Stored::I8(_) => IndexDtype::I8,
+        }
+    }
+
+    /// Stores `v` at `range` (values); false when the range is beyond the end.
+    fn write(&mut self, range: Range<usize>, v: &[f32]) -> bool {
+        match self {
+            Stored::F32(s) => s.get_mut(range).map(|d| d.copy_from_slice(v)),
+            Stored::F16(s) => s.get_mut(range).map(|d| d.convert_from_f32_slice(v)),
+            Stored::I8(s) => s.get_mut(range).map(|d| {
+                for (q, &x) in d.iter_mut().zip(v) {
+                    *q = (x * 127.0).round().clamp(-127.0, 127.0) as i8;
+                }
+            }),
+        }
+        .is_some()
+    }
+
+    /// The whole rows in `range` (values) as f32: borrowed when stored as f32, otherwise widened
+    /// into `scratch`. `None` when the range is beyond the end.
+    fn read<'a>(&'a self, range: Range<usize>, dim: usize, scratch: &'a mut Vec<f32>) -> Option<&'a [f32]> {
+        let len = range.len();
+        match self {
+            Stored::F32(s) => return s.get(range),
+            Stored::F16(s) => {
+                let src = s.get(range)?;
+                scratch.resize(len, 0.0);
+                src.convert_to_f32_slice(scratch);
+            }
+            Stored::I8(s) => {
+                let src = s.get(range)?;
+                scratch.resize(len, 0.0);
+                for (row, out) in src.chunks(dim).zip(scratch.chunks_mut(dim)) {
+                    let norm = row.iter().map(|&q| f32::from(q) * f32::from(q)).sum::<f32>().sqrt();
+                    let scale = if norm > 0.0 { 1.0 / norm } else { 0.0 };
+                    for (o, &q) in out.iter_mut().zip(row) {
+                        *o = f32::from(q) * scale;
+                    }
+                }
+            }
+        }
+        Some(&scratch[..len])
+    }
+}
+
 impl ExactIndex {
-    /// An index of `capacity` rows of `dim`-dimensional vectors.
-    pub fn new(dim: usize, capacity: usize) -> Self {
+    /// An index of `capacity` rows of `dim`-dimensional vectors stored as `dtype`.
+    pub fn new(dim: usize, capacity: usize, dtype: IndexDtype) -> Self {
         ExactIndex {
             dim,
-            vectors: vec![0.0; dim * capacity],
+            stored: Stored::zeros(dtype, dim * capacity),
             added: 0,
         }
     }
 
     fn rows(&self) -> usize {
-        self.vectors.len() / self.dim.max(1)
+        self.stored.len() / self.dim.max(1)
     }
 
     /// Each query's best `k` among `rows`, scanned block by block; each block is multiplied by
@@ -43,10 +124,13 @@ impl ExactIndex {
     fn scan(&self, queries: &[f32], k: usize, rows: Range<usize>) -> Vec<TopK> {
         let dim = self.dim;
         let mut tops: Vec<TopK> = (0..queries.len() / dim).map(|_| TopK::new(k)).collect();
-        let mut scores = Vec::new();
+        let (mut scores, mut widened) = (Vec::new(), Vec::new());
         for start in rows.clone().step_by(BLOCK_ROWS) {
             let block = start..(start + BLOCK_ROWS).min(rows.end);
-            let vectors = &self.vectors[block.start * dim..block.end * dim];
+            let vectors = self
+                .stored
+                .read(block.start * dim..block.end * dim, dim, &mut widened)
+                .expect("scanned rows lie within the index");
             for (group, tops) in queries.chunks(QUERY_GROUP * dim).zip(tops.chunks_mut(QUERY_GROUP)) {
                 scores_into(group, vectors, dim, &mut scores);
                 for (top, row_scores) in tops.iter_mut().zip(scores.chunks(block.len())) {
@@ -150,10 +234,9 @@ impl NeighborIndex for ExactIndex {
     fn add(&mut self, rows: &[u32], vectors: &[f32]) -> Result<()> {
         for (&row, v) in rows.iter().zip(vectors.chunks(self.dim)) {
             let start = row as usize * self.dim;
-            self.vectors
-                .get_mut(start..start + self.dim)
-                .ok_or_else(|| Error::Index(format!("row {row} is beyond the index's capacity")))?
-                .copy_from_slice(v);
+            if !self.stored.write(start..start + self.dim, v) {
+                return Err(Error::Index(format!("row {row} is beyond the index's capacity")));
+            }
         }
         self.added += rows.len();
         Ok(())
@@ -213,14 +296,15 @@ impl NeighborIndex for ExactIndex {
 
     fn vector(&self, row: u32) -> Result<Vec<f32>> {
         let start = row as usize * self.dim;
-        self.vectors
-            .get(start..start + self.dim)
+        let mut widened = Vec::new();
+        self.stored
+            .read(start..start + self.dim, self.dim, &mut widened)
             .map(<[f32]>::to_vec)
             .ok_or_else(|| Error::Index(format!("row {row} is not in the index")))
     }
 
     fn memory_bytes(&self) -> usize {
-        self.vectors.len() * 4
+        self.stored.len() * self.stored.dtype().bytes()
     }
 
     fn kind(&self) -> &'static str {
@@ -236,7 +320,7 @@ mod tests {
 
     #[test]
     fn exact_index_returns_best_first_with_ties_by_row() {
-        let mut idx = ExactIndex::new(2, 3);
+        let mut idx = ExactIndex::new(2, 3, IndexDtype::F32);
         idx.add(&[2, 0, 1], &[1.0, 0.0, 1.0, 0.0, 0.0, 1.0]).unwrap();
         let hits = idx.search(&[1.0, 0.0], 3).unwrap();
         assert_eq!(hits.iter().map(|h| h.row).collect::<Vec<_>>(), vec![0, 2, 1]);
@@ -264,7 +348,7 @@ mod tests {
         let (n, dim, nq, k) = (2 * BLOCK_ROWS + 37, 24, QUERY_GROUP + 5, 30);
         let data = random_vectors(n, dim, 11);
         let queries = random_vectors(nq, dim, 12);
-        let mut idx = ExactIndex::new(dim, n);
+        let mut idx = ExactIndex::new(dim, n, IndexDtype::F32);
         idx.add(&(0..n as u32).collect::<Vec<_>>(), &data).unwrap();
         let batch = idx.search_batch(&queries, k).unwrap();
         assert_eq!(batch.len(), nq);
@@ -287,7 +371,7 @@ mod tests {
         let mut data = random_vectors(n / 2, dim, 21);
         data.extend_from_within(..);
         data.extend(random_vectors(n - data.len() / dim, dim, 22));
-        let mut idx = ExactIndex::new(dim, n);
+        let mut idx = ExactIndex::new(dim, n, IndexDtype::F32);
         idx.add(&(0..n as u32).collect::<Vec<_>>(), &data).unwrap();
         let queries = random_vectors(9, dim, 23);
         let batch = idx.search_batch(&queries, 50).unwrap();
@@ -300,9 +384,54 @@ mod tests {
     }
 
     #[test]
+    fn f16_and_i8_storage_score_the_rounded_vectors_in_less_memory() {
+        // More rows than one block, so every block is widened in turn.
+        let (n, dim, k) = (2 * BLOCK_ROWS + 11, 48, 20);
+        let data = random_vectors(n, dim, 41);
+        let queries = random_vectors(40, dim, 42);
+        let all: Vec<u32> = (0..n as u32).collect();
+        let mut f32_index = ExactIndex::new(dim, n, IndexDtype::F32);
+        f32_index.add(&all, &data).unwrap();
+        assert_eq!(f32_index.memory_bytes(), n * dim * 4);
+        let f32_hits = f32_index.search_batch(&queries, k).unwrap();
+        // i8 rounds each value to 1/127 of the unit vector's range: scores move by up to about
+        // 0.01, which reorders near-equal random neighbours; f16 rounds to 1/2048 of each value.
+        for (dtype, tolerance, floor) in [(IndexDtype::F16, 1e-3, 0.97), (IndexDtype::I8, 3e-2, 0.8)] {
+            let mut idx = ExactIndex::new(dim, n, dtype);
+            idx.add(&all, &data).unwrap();
+            assert_eq!(idx.memory_bytes(), f32_index.memory_bytes() / 4 * dtype.bytes());
+            // Every hit's score is the cosine to the vector as stored, and close to the f32 one.
+            let hits = idx.search_batch(&queries, k).unwrap();
+            let mut shared = 0;
+            for ((q, got), want) in queries.chunks(dim).zip(&hits).zip(&f32_hits) {
+                for h in got {
+                    let stored = idx.vector(h.row).unwrap();
+                    let original = &data[h.row as usize * dim..(h.row as usize + 1) * dim];
+                    assert!(
+                        (h.score - dot(q, &stored)).abs() < 1e-5,
+                        "{dtype:?} score is not the stored cosine"
+                    );
+                    assert!(
+                        (h.score - dot(q, original)).abs() < tolerance,
+                        "{dtype:?} score far from f32's"
+                    );
+                    assert!(
+                        (dot(&stored, &stored) - 1.0).abs() < 2e-3,
+                        "{dtype:?} stored vector not unit length"
+                    );
+                }
+                shared += got.iter().filter(|h| want.iter().any(|w| w.row == h.row)).count();
+            }
+            let share = shared as f64 / (40 * k) as f64;
+            assert!(share >= floor, "{dtype:?} shares {share} of f32's top {k}");
+            assert!(hits.iter().all(|h| h.windows(2).all(|w| ranks_before(&w[0], &w[1]))));
+        }
+    }
+
+    #[test]
     fn k_beyond_the_rows_returns_every_row_and_zero_returns_none() {
         let data = random_vectors(7, 8, 31);
-        let mut idx = ExactIndex::new(8, 7);
+        let mut idx = ExactIndex::new(8, 7, IndexDtype::F32);
         idx.add(&(0..7).collect::<Vec<_>>(), &data).unwrap();
         assert_eq!(idx.search(&data[..8], 100).unwrap().len(), 7);
         assert!(idx.search(&data[..8], 0).unwrap().is_empty());

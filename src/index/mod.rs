@@ -22,6 +22,17 @@ pub enum IndexDtype {
     I8,
 }
 
+impl IndexDtype {
+    /// Bytes one dimension of a stored vector takes.
+    pub fn bytes(self) -> usize {
+        match self {
+            IndexDtype::F32 => 4,
+            IndexDtype::F16 => 2,
+            IndexDtype::I8 => 1,
+        }
+    }
+}
+
 /// One search hit: the corpus row and its cosine similarity to the query.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Hit {
@@ -287,7 +298,7 @@ pub(crate) mod tests {
         let data = random_vectors(n, dim, 1);
         let queries = random_vectors(50, dim, 2);
         let all: Vec<u32> = (0..n as u32).collect();
-        let mut exact = ExactIndex::new(dim, n);
+        let mut exact = ExactIndex::new(dim, n, IndexDtype::F32);
         exact.add(&all, &data).unwrap();
         // i8 rounds each coordinate to 1/127: on uniform random vectors (near-equal distances)
         // that costs a few points of recall, far less on clustered text embeddings.

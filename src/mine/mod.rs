@@ -203,15 +203,16 @@ pub fn build_index(
     let n = corpus.len();
     let hnsw = !(s.exact || n < s.exact_below || queries <= s.exact_max_queries);
     let mut index: Box<dyn NeighborIndex> = if hnsw {
-        let estimate = n * (dim * bytes_per_dim(s.index_dtype) + 160);
+        let estimate = n * (dim * s.index_dtype.bytes() + 160);
         tracing::info!("HNSW index for {n} passages: about {} MiB", estimate >> 20);
         Box::new(UsearchIndex::new(dim, s.index_dtype, n)?)
     } else {
         tracing::info!(
-            "exact search over {n} passages for {queries} queries: about {} MiB of f32 vectors",
-            (n * dim * 4) >> 20
+            "exact search over {n} passages for {queries} queries: about {} MiB of {} vectors",
+            (n * dim * s.index_dtype.bytes()) >> 20,
+            format!("{:?}", s.index_dtype).to_lowercase()
         );
-        Box::new(ExactIndex::new(dim, n))
+        Box::new(ExactIndex::new(dim, n, s.index_dtype))
     };
     // One representative row per distinct text; the rows that repeat it share its vector.
     let mut copies: HashMap<u32, Vec<u32>> = HashMap::new();
@@ -346,14 +347,6 @@ fn texts_of_rows<'a>(corpus: &'a data::Corpus, rows: &'a [u32]) -> impl Iterator
         }
         None
     })
-}
-
-fn bytes_per_dim(d: crate::index::IndexDtype) -> usize {
-    match d {
-        crate::index::IndexDtype::F32 => 4,
-        crate::index::IndexDtype::F16 => 2,
-        crate::index::IndexDtype::I8 => 1,
-    }
 }
 
 /// Selection parameters from settings, with `range_max` resolved as sentence-transformers does

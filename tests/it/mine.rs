@@ -347,18 +347,41 @@ fn hnsw_and_exact_search_agree_on_the_sample() {
     assert_eq!(manifest_of(&hnsw)["index"]["kind"], "hnsw");
     assert_eq!(manifest_of(&few_queries)["index"]["kind"], "exact");
     assert_eq!(read_parquet(&exact), read_parquet(&few_queries));
-    let (a, b) = (
-        string_lists(&read_parquet(&exact), "negative_ids"),
-        string_lists(&read_parquet(&hnsw), "negative_ids"),
+    let (shared, total) = negatives_shared(&exact, &hnsw);
+    assert!(
+        shared as f64 >= 0.95 * total as f64,
+        "{shared} of {total} negatives shared"
     );
-    let shared: usize = a
+}
+
+/// How many of `a`'s negative ids the same row of `b` has too, and how many `a` has.
+fn negatives_shared(a: &std::path::Path, b: &std::path::Path) -> (usize, usize) {
+    let (a, b) = (
+        string_lists(&read_parquet(a), "negative_ids"),
+        string_lists(&read_parquet(b), "negative_ids"),
+    );
+    let shared = a
         .iter()
         .zip(&b)
         .map(|(x, y)| x.iter().filter(|id| y.contains(id)).count())
         .sum();
-    let total: usize = a.iter().map(Vec::len).sum();
+    (shared, a.iter().map(Vec::len).sum())
+}
+
+#[test]
+fn exact_search_stores_vectors_as_the_index_dtype_says() {
+    let dir = tmp();
+    let (f16, f32) = (dir.path().join("16.parquet"), dir.path().join("32.parquet"));
+    mine_sample(&f16, &["--format", "n-tuple", "--exact"]);
+    mine_sample(&f32, &["--format", "n-tuple", "--exact", "--index-dtype", "f32"]);
+    let passages = manifest_of(&f16)["counts"]["corpus"].as_u64().unwrap();
+    // f16 by default: half the bytes of the model's f32 vectors, and the same negatives but for
+    // near-ties (scores move by about 1e-4).
+    assert_eq!(manifest_of(&f16)["index"]["bytes"], passages * 384 * 2);
+    assert_eq!(manifest_of(&f32)["index"]["bytes"], passages * 384 * 4);
+    let (shared, total) = negatives_shared(&f32, &f16);
     assert!(
-        shared as f64 >= 0.95 * total as f64,
+        shared as f64 >= 0.99 * total as f64,
         "{shared} of {total} negatives shared"
     );
 }
@@ -372,9 +395,9 @@ fn manifest_records_inputs_counts_and_scores() {
     assert_eq!(m["inputs"].as_array().unwrap().len(), 3);
     assert_eq!(m["inputs"][0]["sha256"].as_str().unwrap().len(), 64);
     assert_eq!(m["model"]["sha256"].as_str().unwrap().len(), 64);
-    // The sample's 276 passages as 384-dimensional f32 vectors.
+    // The sample's 276 passages as 384-dimensional f16 vectors (the default `--index-dtype`).
     assert_eq!(m["index"]["kind"], "exact");
-    assert_eq!(m["index"]["bytes"], m["counts"]["corpus"].as_u64().unwrap() * 384 * 4);
+    assert_eq!(m["index"]["bytes"], m["counts"]["corpus"].as_u64().unwrap() * 384 * 2);
     assert_eq!(
         m["counts"]["rows"].as_u64().unwrap() as usize,
         read_parquet(&out).num_rows()
