@@ -386,7 +386,18 @@ def write_int8(out, w, cfg, tok, calib):
     # score higher (see BENCHMARKS.md).
     check_cosine(tmp, w, cfg, tok, VERIFY_TEXTS, INT8_COSINE_FLOOR)
     externalize(tmp, out / "model.int8.onnx")
-    print(f"wrote {out / 'model.int8.onnx'} (dynamic int8 of model.onnx, {len(fp32_path)} outlier matmuls fp32)")
+    print(f"int8 graph checked (dynamic int8 of model.onnx, {len(fp32_path)} outlier matmuls fp32)")
+
+
+def replace_folder(new, dest):
+    """Puts the finished folder `new` where `dest` is (the old one is removed): between the two
+    renames `dest` is briefly missing, never half written."""
+    old = dest.with_name(dest.name + ".old")
+    shutil.rmtree(old, ignore_errors=True)
+    if dest.exists():
+        dest.rename(old)
+    new.rename(dest)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def main():
@@ -398,26 +409,27 @@ def main():
     a = ap.parse_args()
     cfg = json.loads((a.src / "config.json").read_text())
     w = load_weights(a.src)
-    a.out.mkdir(parents=True, exist_ok=True)
+    # Everything is written to a fresh folder beside OUT that replaces it at the end, so an export
+    # stopped midway (killed, out of disk) leaves the old model folder, never a mix of two exports.
+    out = a.out.resolve().with_name(a.out.resolve().name + ".partial")
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
     tok = Tokenizer.from_file(str(a.src / "tokenizer.json"))
     # The shipped tokenizer pads and truncates at a fixed 128; sentence-transformers uses 256, no fixed pad.
     tok.enable_truncation(MAX_LENGTH); tok.no_padding()
-    tmp = a.out / "model.onnx.tmp"
+    tmp = out / "model.onnx.tmp"
     onnx.save(build_graph(w, cfg), str(tmp))
     verify(tmp, w, cfg, tok, VERIFY_TEXTS, 1e-4)
-    externalize(tmp, a.out / "model.onnx")
-    stale = a.out / "model.fused.onnx"  # written by earlier versions; slower on CPU than model.onnx
-    if stale.exists():
-        stale.unlink()
-        print(f"removed {stale} (superseded by model.onnx)")
+    externalize(tmp, out / "model.onnx")
     if a.int8:
-        write_int8(a.out, w, cfg, tok, VERIFY_TEXTS + (read_passages(a.calib) if a.calib else []))
-    tok.save(str(a.out / "tokenizer.json"))
-    shutil.copy(a.src / "config.json", a.out / "config.json")
+        write_int8(out, w, cfg, tok, VERIFY_TEXTS + (read_passages(a.calib) if a.calib else []))
+    tok.save(str(out / "tokenizer.json"))
+    shutil.copy(a.src / "config.json", out / "config.json")
     if (a.src / "1_Pooling" / "config.json").exists():
-        (a.out / "1_Pooling").mkdir(exist_ok=True)
-        shutil.copy(a.src / "1_Pooling" / "config.json", a.out / "1_Pooling" / "config.json")
-    (a.out / "sentence_bert_config.json").write_text(json.dumps({"max_seq_length": MAX_LENGTH, "do_lower_case": False}))
+        (out / "1_Pooling").mkdir(exist_ok=True)
+        shutil.copy(a.src / "1_Pooling" / "config.json", out / "1_Pooling" / "config.json")
+    (out / "sentence_bert_config.json").write_text(json.dumps({"max_seq_length": MAX_LENGTH, "do_lower_case": False}))
+    replace_folder(out, a.out)
     print(f"wrote {a.out}")
 
 
