@@ -34,7 +34,7 @@ enum Stored {
     F32(Vec<f32>),
     F16(Vec<f16>),
     /// Each value × 127, rounded; a row is scaled back to unit length when read, so its scores
-    /// are cosines to the rounded vector (as usearch's i8 cosine).
+    /// are cosines between the query (not rounded) and the rounded vector.
     I8(Vec<i8>),
 }
 
