@@ -343,18 +343,15 @@ def per_token_ranges(model, kinds):
     return model
 
 
-def externalize(src, dest):
-    """Writes the graph at `src` as `dest` with every initializer of 64 KiB or more in `dest`.data
-    beside it, and removes `src`. hardneg's sessions then share one copy of those weights, each
-    parsing only the small graph file; onnxruntime elsewhere reads the data file by itself."""
+def save_external(model, dest):
+    """Saves `model` as `dest` with every initializer of 64 KiB or more in `dest`.data beside it.
+    hardneg's sessions then share one copy of those weights, each parsing only the small graph
+    file; onnxruntime elsewhere reads the data file by itself. `dest` lies in the export's fresh
+    folder (see `main`): onnx appends to an existing data file."""
     data = dest.with_name(dest.name + ".data")
-    data.unlink(missing_ok=True)  # onnx appends to an existing data file
-    tmp = dest.with_name(dest.name + ".ext.tmp")
-    onnx.save(onnx.load(str(src)), str(tmp), save_as_external_data=True, all_tensors_to_one_file=True,
+    onnx.save(model, str(dest), save_as_external_data=True, all_tensors_to_one_file=True,
               location=data.name, size_threshold=64 * 1024)
-    data.chmod(tmp.stat().st_mode & 0o777)  # onnx creates it readable by its owner only
-    tmp.replace(dest)
-    src.unlink()
+    data.chmod(dest.stat().st_mode & 0o777)  # onnx creates it readable by its owner only
 
 
 def write_int8(out, w, cfg, tok, calib):
@@ -381,11 +378,12 @@ def write_int8(out, w, cfg, tok, calib):
             kinds[n.input[0]] = "signed"
         elif re.fullmatch(r"l\d+_out_mm", n.name):
             kinds[n.input[0]] = "gelu"
-    onnx.save(per_token_ranges(onnx.load(str(tmp)), kinds), str(tmp))
+    dest = out / "model.int8.onnx"
+    save_external(per_token_ranges(onnx.load(str(tmp)), kinds), dest)
+    tmp.unlink()
     # The verify set holds adversarial texts (emoji, CJK, 400 repeated words); real passages
     # score higher (see BENCHMARKS.md).
-    check_cosine(tmp, w, cfg, tok, VERIFY_TEXTS, INT8_COSINE_FLOOR)
-    externalize(tmp, out / "model.int8.onnx")
+    check_cosine(dest, w, cfg, tok, VERIFY_TEXTS, INT8_COSINE_FLOOR)
     print(f"int8 graph checked (dynamic int8 of model.onnx, {len(fp32_path)} outlier matmuls fp32)")
 
 
@@ -417,10 +415,8 @@ def main():
     tok = Tokenizer.from_file(str(a.src / "tokenizer.json"))
     # The shipped tokenizer pads and truncates at a fixed 128; sentence-transformers uses 256, no fixed pad.
     tok.enable_truncation(MAX_LENGTH); tok.no_padding()
-    tmp = out / "model.onnx.tmp"
-    onnx.save(build_graph(w, cfg), str(tmp))
-    verify(tmp, w, cfg, tok, VERIFY_TEXTS, 1e-4)
-    externalize(tmp, out / "model.onnx")
+    save_external(build_graph(w, cfg), out / "model.onnx")
+    verify(out / "model.onnx", w, cfg, tok, VERIFY_TEXTS, 1e-4)
     if a.int8:
         write_int8(out, w, cfg, tok, VERIFY_TEXTS + (read_passages(a.calib) if a.calib else []))
     tok.save(str(out / "tokenizer.json"))

@@ -68,15 +68,13 @@ pub struct Initializer {
     pub dims: Vec<i64>,
     /// Its element type, where it is one read here.
     pub element: Option<ElementType>,
-    /// Size of its data in bytes.
-    pub bytes: usize,
     data: Data,
 }
 
 /// Where an initializer's bytes are.
 enum Data {
     Inline(Bytes),
-    External { file: PathBuf, offset: u64 },
+    External { file: PathBuf, offset: u64, length: usize },
 }
 
 /// An ONNX graph file's initializers.
@@ -106,7 +104,7 @@ impl OnnxFile {
                 3 => Some(ElementType::I8),
                 _ => None,
             };
-            let (data, bytes) = if t.data_location == 1 {
+            let data = if t.data_location == 1 {
                 let entry = |key: &str| t.external_data.iter().find(|e| e.key == key).map(|e| e.value.as_str());
                 let number = |key: &str| -> Result<Option<u64>> {
                     entry(key)
@@ -125,20 +123,18 @@ impl OnnxFile {
                     .ok_or_else(|| fail(&format!("initializer `{}`: no usable external data location", t.name)))?;
                 let length = number("length")?
                     .ok_or_else(|| fail(&format!("initializer `{}`: external data without a length", t.name)))?;
-                let data = Data::External {
+                Data::External {
                     file: dir.join(location),
                     offset: number("offset")?.unwrap_or(0),
-                };
-                (data, length as usize)
+                    length: length as usize,
+                }
             } else {
-                let bytes = t.raw_data.len();
-                (Data::Inline(t.raw_data), bytes)
+                Data::Inline(t.raw_data)
             };
             initializers.push(Initializer {
                 name: t.name,
                 dims: t.dims,
                 element,
-                bytes,
                 data,
             });
         }
@@ -164,17 +160,26 @@ impl OnnxFile {
 }
 
 impl Initializer {
-    /// The initializer's bytes (read from its external file where it has one).
-    pub fn read(&self) -> Result<Vec<u8>> {
+    /// Size of its data in bytes.
+    pub fn bytes(&self) -> usize {
         match &self.data {
-            Data::Inline(bytes) => Ok(bytes.to_vec()),
-            Data::External { file, offset } => {
+            Data::Inline(bytes) => bytes.len(),
+            Data::External { length, .. } => *length,
+        }
+    }
+
+    /// The initializer's bytes: inline ones without a copy (they share the graph file's buffer),
+    /// external ones read from their file.
+    pub fn read(&self) -> Result<Bytes> {
+        match &self.data {
+            Data::Inline(bytes) => Ok(bytes.clone()),
+            Data::External { file, offset, length } => {
                 let mut f = std::fs::File::open(file).map_err(|e| Error::io(file, e))?;
-                let mut buf = vec![0u8; self.bytes];
+                let mut buf = vec![0u8; *length];
                 f.seek(SeekFrom::Start(*offset))
                     .and_then(|_| f.read_exact(&mut buf))
                     .map_err(|e| Error::io(file, e))?;
-                Ok(buf)
+                Ok(buf.into())
             }
         }
     }
@@ -231,7 +236,7 @@ mod tests {
         let [inline, external] = &graph.initializers[..] else {
             panic!("two initializers expected")
         };
-        assert_eq!((inline.element, inline.bytes), (Some(ElementType::F32), 8));
+        assert_eq!((inline.element, inline.bytes()), (Some(ElementType::F32), 8));
         assert_eq!(
             inline.read().unwrap(),
             [1.5f32.to_le_bytes(), (-2.0f32).to_le_bytes()].concat()
@@ -240,7 +245,7 @@ mod tests {
             (external.element, &external.dims[..]),
             (Some(ElementType::I8), &[2, 2][..])
         );
-        assert_eq!(external.read().unwrap(), [1, 2, 0xfe, 0xff]);
+        assert_eq!(&external.read().unwrap()[..], [1, 2, 0xfe, 0xff]);
         assert_eq!(
             graph.files(),
             [dir.path().join("graph.onnx"), dir.path().join("weights.bin")]

@@ -30,7 +30,7 @@ impl SharedWeights {
         super::runtime::environment()?;
         let graph = OnnxFile::open(path)?;
         let mut values = Vec::new();
-        for init in graph.initializers.iter().filter(|i| i.bytes >= MIN_SHARED_BYTES) {
+        for init in graph.initializers.iter().filter(|i| i.bytes() >= MIN_SHARED_BYTES) {
             let value = match init.element {
                 Some(ElementType::F32) => tensor(init, f32::from_le_bytes)?,
                 Some(ElementType::U8) => tensor(init, u8::from_le_bytes)?,
