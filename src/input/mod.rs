@@ -171,7 +171,7 @@ pub fn for_each_text(
     }
 }
 
-/// Reads all (id, text) records of a file into memory (queries and the `perturb` input).
+/// Reads all (id, text) records of a file into memory (the queries).
 /// Duplicate ids with the same text are merged; duplicate ids with different texts are an error
 /// (or a counted skip).
 pub fn read_texts(path: &Path, fields: &TextFields, policy: &mut BadRecordPolicy) -> Result<Vec<TextRecord>> {

@@ -92,7 +92,13 @@ pub fn check_writable(dest: &Path) -> Result<()> {
     })
 }
 
-fn parquet_writer(file: File, schema: arrow::datatypes::SchemaRef, path: &Path) -> Result<ArrowWriter<File>> {
+/// A Parquet writer with the project's settings: zstd level 3, row groups of 8,192 rows (so a
+/// writer never buffers more than one row group).
+pub(crate) fn parquet_writer(
+    file: File,
+    schema: arrow::datatypes::SchemaRef,
+    path: &Path,
+) -> Result<ArrowWriter<File>> {
     let props = WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::try_new(3).expect("valid level")))
         .set_max_row_group_row_count(Some(8192))

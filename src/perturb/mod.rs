@@ -422,6 +422,26 @@ pub struct BatchReport {
 }
 
 impl BatchReport {
+    /// Counts one text: its proposals and rejections, and the edits chosen for it.
+    pub fn count(&mut self, proposals: &Proposals, chosen: &[Chosen]) {
+        self.texts += 1;
+        self.texts_edited += usize::from(!chosen.is_empty());
+        for prop in &proposals.proposals {
+            *self.proposed.entry(prop.family.name().to_string()).or_default() += 1;
+        }
+        for (reason, count) in &proposals.rejected {
+            *self.rejected.entry(reason.name().to_string()).or_default() += count;
+        }
+        for c in chosen {
+            let family = c.proposal.family.name();
+            *self.chosen.entry(family.to_string()).or_default() += 1;
+            *self
+                .directions
+                .entry(format!("{family}:{}", c.proposal.direction))
+                .or_default() += 1;
+        }
+    }
+
     /// Adds another batch's counts.
     pub fn absorb(&mut self, other: BatchReport) {
         self.texts += other.texts;
@@ -439,36 +459,73 @@ impl BatchReport {
     }
 }
 
-/// Evens out the chosen edits exactly: a direction chosen `n` times whose reverse was chosen `r`
-/// times keeps its `min(n, r + 1)` edits with the lowest draws. (The balancer evens out what
-/// items offer; which family an item ends up with can still tilt the chosen directions.)
-fn thin_to_balance(chosen: &mut [Vec<Chosen>]) {
-    /// (draw, item, position in the item's list) of each chosen edit.
-    type Sites = Vec<(f64, usize, usize)>;
-    let mut by_direction: HashMap<(FamilyName, String), Sites> = HashMap::new();
-    for (i, list) in chosen.iter().enumerate() {
-        for (k, c) in list.iter().enumerate() {
+/// (draw, item, position in the item's list) of one chosen edit: the order in which
+/// [`Thinning`] keeps a direction's edits.
+type Site = (f64, usize, usize);
+
+/// A direction of one family.
+type DirectionKey = (FamilyName, String);
+
+/// Lowest draw first; ties go to the earlier item, then the earlier edit in it.
+fn site_order(a: &Site, b: &Site) -> std::cmp::Ordering {
+    a.0.total_cmp(&b.0).then((a.1, a.2).cmp(&(b.1, b.2)))
+}
+
+/// The chosen edits of a run, by direction, gathered item by item for [`Thinning`].
+#[derive(Debug, Default)]
+pub struct DirectionSites {
+    sites: HashMap<DirectionKey, Vec<Site>>,
+}
+
+impl DirectionSites {
+    /// Records the edits chosen for item number `item` (its position in the run).
+    pub fn record(&mut self, item: usize, chosen: &[Chosen]) {
+        for (k, c) in chosen.iter().enumerate() {
             let key = (c.proposal.family, c.proposal.direction.clone());
-            by_direction.entry(key).or_default().push((c.proposal.draw, i, k));
+            self.sites.entry(key).or_default().push((c.proposal.draw, item, k));
         }
     }
-    let mut dropped: HashSet<(usize, usize)> = HashSet::new();
-    for ((family, direction), list) in &by_direction {
-        let back = by_direction.get(&(*family, reverse(direction))).map_or(0, Vec::len);
-        let keep = list.len().min(back + 1);
-        let mut order = list.clone();
-        order.sort_by(|a, b| a.0.total_cmp(&b.0).then((a.1, a.2).cmp(&(b.1, b.2))));
-        dropped.extend(order[keep..].iter().map(|&(_, i, k)| (i, k)));
+
+    /// Evens out the chosen edits exactly: a direction chosen `n` times whose reverse was chosen
+    /// `r` times keeps its `min(n, r + 1)` edits with the lowest draws. (The balancer evens out
+    /// what items offer; which family an item ends up with can still tilt the chosen directions.)
+    pub fn thinning(self) -> Thinning {
+        let last_kept = self
+            .sites
+            .iter()
+            .map(|((family, direction), list)| {
+                let back = self.sites.get(&(*family, reverse(direction))).map_or(0, Vec::len);
+                let keep = list.len().min(back + 1);
+                let mut order = list.clone();
+                order.select_nth_unstable_by(keep - 1, site_order);
+                ((*family, direction.clone()), order[keep - 1])
+            })
+            .collect();
+        Thinning { last_kept }
     }
-    for (i, list) in chosen.iter_mut().enumerate() {
+}
+
+/// Which chosen edits survive the evening-out of directions (see [`DirectionSites::thinning`]).
+#[derive(Debug)]
+pub struct Thinning {
+    /// The last site kept of each direction.
+    last_kept: HashMap<DirectionKey, Site>,
+}
+
+impl Thinning {
+    /// Drops the edits of item number `item` that its directions do not keep and renumbers the
+    /// rest within each family, so ids stay dense.
+    pub fn apply(&self, item: usize, chosen: &mut Vec<Chosen>) {
         let mut k = 0;
-        list.retain(|_| {
+        chosen.retain(|c| {
+            let site = (c.proposal.draw, item, k);
             k += 1;
-            !dropped.contains(&(i, k - 1))
+            self.last_kept
+                .get(&(c.proposal.family, c.proposal.direction.clone()))
+                .is_some_and(|last| site_order(&site, last).is_le())
         });
-        // Renumber within each family so ids stay dense.
         let mut next: HashMap<FamilyName, usize> = HashMap::new();
-        for c in list.iter_mut() {
+        for c in chosen.iter_mut() {
             let n = next.entry(c.proposal.family).or_default();
             c.n = *n;
             *n += 1;
@@ -476,44 +533,37 @@ fn thin_to_balance(chosen: &mut [Vec<Chosen>]) {
     }
 }
 
-/// Proposes edits for every item (in parallel; output independent of threads), balances the
-/// directions over the whole batch and chooses up to `n` per item.
-pub fn perturb_all(perturber: &Perturber, items: &[Item<'_>], n: usize, seed: u64) -> (Vec<Vec<Chosen>>, BatchReport) {
+/// Every item's proposals, computed in parallel (output independent of threads).
+pub fn propose_all(perturber: &Perturber, items: &[Item<'_>]) -> Vec<Proposals> {
     use rayon::prelude::*;
-    let proposals: Vec<Proposals> = items
+    items
         .par_iter()
         .map(|it| perturber.propose(it.key, it.text, it.query))
-        .collect();
+        .collect()
+}
+
+/// Proposes edits for every item, balances the directions over the whole batch and chooses up
+/// to `n` per item.
+pub fn perturb_all(perturber: &Perturber, items: &[Item<'_>], n: usize, seed: u64) -> (Vec<Vec<Chosen>>, BatchReport) {
+    let proposals = propose_all(perturber, items);
     let mut balancer = Balancer::default();
-    let mut report = BatchReport {
-        texts: items.len(),
-        ..BatchReport::default()
-    };
     for p in &proposals {
         balancer.add(&p.proposals);
-        for prop in &p.proposals {
-            *report.proposed.entry(prop.family.name().to_string()).or_default() += 1;
-        }
-        for (reason, count) in &p.rejected {
-            *report.rejected.entry(reason.name().to_string()).or_default() += count;
-        }
     }
     let mut chosen: Vec<Vec<Chosen>> = proposals
         .iter()
         .zip(items)
         .map(|(p, it)| choose(p, &balancer, n, seed, it.key))
         .collect();
-    thin_to_balance(&mut chosen);
-    for list in &chosen {
-        report.texts_edited += usize::from(!list.is_empty());
-        for c in list {
-            let family = c.proposal.family.name();
-            *report.chosen.entry(family.to_string()).or_default() += 1;
-            *report
-                .directions
-                .entry(format!("{family}:{}", c.proposal.direction))
-                .or_default() += 1;
-        }
+    let mut sites = DirectionSites::default();
+    for (i, list) in chosen.iter().enumerate() {
+        sites.record(i, list);
+    }
+    let thinning = sites.thinning();
+    let mut report = BatchReport::default();
+    for (i, (list, p)) in chosen.iter_mut().zip(&proposals).enumerate() {
+        thinning.apply(i, list);
+        report.count(p, list);
     }
     (chosen, report)
 }
@@ -576,10 +626,8 @@ mod tests {
         assert_eq!(antonym.edit.original, "a stable");
     }
 
-    #[test]
-    fn balancer_thins_the_common_direction() {
-        let mut b = Balancer::default();
-        let prop = |d: &str| Proposal {
+    fn proposal(direction: &str, draw: f64) -> Proposal {
+        Proposal {
             family: FamilyName::Negation,
             edit: Edit {
                 family: "negation".into(),
@@ -588,9 +636,15 @@ mod tests {
             },
             offset: 0,
             text: String::new(),
-            direction: d.into(),
-            draw: 0.5,
-        };
+            direction: direction.into(),
+            draw,
+        }
+    }
+
+    #[test]
+    fn balancer_thins_the_common_direction() {
+        let mut b = Balancer::default();
+        let prop = |d: &str| proposal(d, 0.5);
         for _ in 0..9 {
             b.add(&[prop("a>b"), prop("a>b")]);
         }
@@ -600,6 +654,40 @@ mod tests {
         assert!((b.rate("a>b") - 3.0 / 9.0).abs() < 1e-9);
         assert_eq!(b.rate("b>a"), 1.0);
         assert_eq!(b.rate("never>seen"), 1.0);
+    }
+
+    #[test]
+    fn thinning_keeps_a_direction_s_lowest_draws_and_renumbers() {
+        let chosen = |edits: &[(&str, f64)]| -> Vec<Chosen> {
+            edits
+                .iter()
+                .enumerate()
+                .map(|(n, &(d, draw))| Chosen {
+                    proposal: proposal(d, draw),
+                    n,
+                })
+                .collect()
+        };
+        let mut items = [
+            chosen(&[("a>b", 0.9), ("a>b", 0.1)]),
+            chosen(&[("a>b", 0.5)]),
+            chosen(&[("b>a", 0.3)]),
+            chosen(&[("a>b", 0.05)]),
+        ];
+        let mut sites = DirectionSites::default();
+        for (i, list) in items.iter().enumerate() {
+            sites.record(i, list);
+        }
+        let thinning = sites.thinning();
+        for (i, list) in items.iter_mut().enumerate() {
+            thinning.apply(i, list);
+        }
+        // a>b was chosen 4 times against b>a's once: it keeps its 2 lowest draws.
+        let kept: Vec<Vec<(f64, usize)>> = items
+            .iter()
+            .map(|list| list.iter().map(|c| (c.proposal.draw, c.n)).collect())
+            .collect();
+        assert_eq!(kept, [vec![(0.1, 0)], vec![], vec![(0.3, 0)], vec![(0.05, 0)]]);
     }
 
     #[test]

@@ -9,7 +9,7 @@ use hardneg::perturb::{Chosen, FamilyName, Item, Perturber, perturb_all};
 use proptest::prelude::*;
 use serde_json::Value;
 
-use super::util::{fixture, mine_sample, ok, read_parquet, strings};
+use super::util::{fixture, floats, mine_sample, ok, read_parquet, strings};
 
 /// One labelled edit of `tests/fixtures/counterfactuals/gold.jsonl`.
 struct Gold {
@@ -348,17 +348,24 @@ fn output_does_not_depend_on_threads() {
     assert_eq!(one, many);
 }
 
+/// Claims for `perturb`: each offers at least one family an edit.
+const CLAIMS: [&str; 9] = [
+    "Honey bees pollinate about 75 percent of the crops grown for food.",
+    "Pesticides are harmful to foraging bees.",
+    "Colony losses increased after the spread of the varroa mite.",
+    "Volcanic ash weathers into fertile soil that farmers value.",
+    "A large colony holds forty thousand bees.",
+    "The new engine is faster than the old one.",
+    "Most patients did not respond to the higher dose.",
+    "Prices rose by 12 percent in 2019.",
+    "Solar panels are cheaper than they were ten years ago.",
+];
+
 #[test]
 fn perturb_writes_checked_edits_of_a_text_column() {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("claims.jsonl");
-    let claims = [
-        "Honey bees pollinate about 75 percent of the crops grown for food.",
-        "Pesticides are harmful to foraging bees.",
-        "Colony losses increased after the spread of the varroa mite.",
-        "Volcanic ash weathers into fertile soil that farmers value.",
-        "A large colony holds forty thousand bees.",
-    ];
+    let claims = &CLAIMS[..5];
     let lines: Vec<String> = claims
         .iter()
         .map(|c| serde_json::json!({ "claim": c }).to_string())
@@ -398,17 +405,113 @@ fn perturb_writes_checked_edits_of_a_text_column() {
         assert!(id.contains(&format!("#cf:{family}:")), "{id}");
         assert_ne!(sources[i], texts[i]);
     }
-    let similarity = batch
-        .column_by_name("similarity")
-        .unwrap()
-        .as_any()
-        .downcast_ref::<arrow::array::Float32Array>()
-        .unwrap();
+    let similarity = floats(&batch, "similarity");
+    assert!(similarity.iter().all(|s| (0.7..=1.0001).contains(s)), "{similarity:?}");
+}
+
+/// The rows of a `perturb` output, Parquet or JSONL, with the similarity rounded to 1e-4 (the same
+/// text embedded in another batch may differ in the last bits).
+fn edit_rows(path: &std::path::Path) -> Vec<Vec<String>> {
+    const COLUMNS: [&str; 8] = [
+        "id",
+        "source_id",
+        "source",
+        "text",
+        "family",
+        "original",
+        "replacement",
+        "direction",
+    ];
+    let rounded = |s: f64| format!("{s:.4}");
+    if path.extension().is_some_and(|e| e == "jsonl") {
+        return std::fs::read_to_string(path)
+            .unwrap()
+            .lines()
+            .map(|line| {
+                let v: Value = serde_json::from_str(line).unwrap();
+                let mut row: Vec<String> = COLUMNS.iter().map(|c| v[c].as_str().unwrap().to_string()).collect();
+                row.push(rounded(v["similarity"].as_f64().unwrap()));
+                row
+            })
+            .collect();
+    }
+    let batch = read_parquet(path);
+    let columns: Vec<Vec<Option<String>>> = COLUMNS.iter().map(|c| strings(&batch, c)).collect();
+    let similarity = floats(&batch, "similarity");
+    (0..batch.num_rows())
+        .map(|i| {
+            let mut row: Vec<String> = columns.iter().map(|c| c[i].clone().unwrap()).collect();
+            row.push(rounded(f64::from(similarity[i])));
+            row
+        })
+        .collect()
+}
+
+#[test]
+fn perturb_output_does_not_depend_on_its_chunk_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let claims = CLAIMS;
+    let line = |i: usize| serde_json::json!({ "_id": format!("c{i}"), "text": claims[i] }).to_string();
+    let write = |name: &str, lines: &[String]| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, lines.join("\n")).unwrap();
+        path
+    };
+    // The last line repeats the first record: skipped, as a merged duplicate.
+    let mut all: Vec<String> = (0..claims.len()).map(line).collect();
+    all.push(line(0));
+    let input = write("claims.jsonl", &all);
+    let run = |input: &std::path::Path, out: &std::path::Path, extra: &[&str]| {
+        let mut args = vec![
+            "perturb",
+            "--input",
+            input.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        args.extend(["--counterfactuals", "2"]);
+        args.extend(extra);
+        ok(&args)
+    };
+    // Chunks of 2 and 1 texts (JSONL) against the whole input as one chunk (Parquet): the same
+    // edits, balanced over the whole input, in the input's order.
+    let whole = dir.path().join("whole.parquet");
+    let report = run(&input, &whole, &[]);
+    assert!(report.contains(&format!("edits of {} texts", claims.len())), "{report}");
+    let rows = edit_rows(&whole);
+    assert!(rows.len() >= 6, "{} edits", rows.len());
+    for chunk in ["2", "1"] {
+        let chunked = dir.path().join(format!("chunk{chunk}.jsonl"));
+        assert_eq!(
+            run(&input, &chunked, &["--chunk", chunk]),
+            report.replace("whole.parquet", &format!("chunk{chunk}.jsonl"))
+        );
+        assert_eq!(edit_rows(&chunked), rows, "--chunk {chunk}");
+    }
+    let sources: Vec<&str> = rows.iter().map(|r| r[1].as_str()).collect();
+    let mut in_order = sources.clone();
+    in_order.sort_by_key(|id| id[1..].parse::<usize>().unwrap());
+    assert_eq!(sources, in_order, "rows follow the input's order");
+
+    // A repeated id with another text names its line and leaves no output.
+    let mut conflict = all.clone();
+    conflict.push(serde_json::json!({ "_id": "c1", "text": "Pesticides are safe." }).to_string());
+    let input = write("conflict.jsonl", &conflict);
+    let out = dir.path().join("conflict.parquet");
+    let failed = super::util::hardneg(&[
+        "perturb",
+        "--input",
+        input.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&failed.stderr);
+    assert!(!failed.status.success());
     assert!(
-        similarity
-            .iter()
-            .all(|s| s.is_some_and(|s| (0.7..=1.0001).contains(&s)))
+        stderr.contains("conflict.jsonl:11") && stderr.contains("duplicate id `c1`"),
+        "{stderr}"
     );
+    assert!(!out.exists());
 }
 
 #[test]

@@ -82,6 +82,12 @@ pub fn strings(batch: &RecordBatch, name: &str) -> Vec<Option<String>> {
     col.as_string::<i32>().iter().map(|v| v.map(str::to_string)).collect()
 }
 
+/// A non-null f32 column.
+pub fn floats(batch: &RecordBatch, name: &str) -> Vec<f32> {
+    let col = batch.column_by_name(name).unwrap_or_else(|| panic!("no column {name}"));
+    col.as_primitive::<Float32Type>().values().to_vec()
+}
+
 /// A list<utf8> column.
 pub fn string_lists(batch: &RecordBatch, name: &str) -> Vec<Vec<String>> {
     let col = batch.column_by_name(name).unwrap_or_else(|| panic!("no column {name}"));
