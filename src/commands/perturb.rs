@@ -161,6 +161,7 @@ pub fn run(a: &PerturbArgs) -> Result<String> {
         Ok(())
     })?;
 
+    let balancing_seconds = edit_started.elapsed().as_secs_f64();
     let mut editor = ChunkEditor {
         perturber: &perturber,
         balancer: &balancer,
@@ -171,7 +172,7 @@ pub fn run(a: &PerturbArgs) -> Result<String> {
         edits: BatchReport::default(),
         below: 0,
         written: 0,
-        edit_seconds: edit_started.elapsed().as_secs_f64(),
+        edit_seconds: balancing_seconds,
         embedding: crate::embed::EmbedStats::default(),
     };
     input.chunks(|first, records| editor.edit_chunk(first, records))?;
