@@ -86,8 +86,14 @@ impl OnnxEmbedder {
             // Precise int8 matmuls: on x86 CPUs without VNNI the fast u8×s8 kernel saturates its
             // 16-bit pair sums, which cost the int8 model its accuracy (cosine 0.97 to fp32 on an
             // AVX2-only EPYC, BENCHMARKS.md "int8 on CPUs without VNNI"); with VNNI it is a no-op.
+            // No memory pattern: it takes each run's intermediates as one block planned for that
+            // input shape, and batches come in many shapes, which fragments the arena; without it
+            // peak RSS fell 15-32 MiB on CPU at the same speed and output (BENCHMARKS.md, "Memory
+            // pattern off").
             Device::Cpu => {
                 builder = builder
+                    .with_memory_pattern(false)
+                    .map_err(|e| fail(&e))?
                     .with_disabled_optimizers("SkipLayerNormFusion")
                     .map_err(|e| fail(&e))?
                     .with_precise_qmm()
