@@ -463,8 +463,9 @@ impl BatchReport {
 /// [`Thinning`] keeps a direction's edits.
 type Site = (f64, usize, usize);
 
-/// A direction of one family.
-type DirectionKey = (FamilyName, String);
+/// Per family, per direction: what [`DirectionSites`] and [`Thinning`] keep. Keyed by family,
+/// then direction, so lookups borrow the proposal's direction instead of building a key.
+type ByDirection<T> = HashMap<FamilyName, HashMap<String, T>>;
 
 /// Lowest draw first; ties go to the earlier item, then the earlier edit in it.
 fn site_order(a: &Site, b: &Site) -> std::cmp::Ordering {
@@ -474,15 +475,21 @@ fn site_order(a: &Site, b: &Site) -> std::cmp::Ordering {
 /// The chosen edits of a run, by direction, gathered item by item for [`Thinning`].
 #[derive(Debug, Default)]
 pub struct DirectionSites {
-    sites: HashMap<DirectionKey, Vec<Site>>,
+    sites: ByDirection<Vec<Site>>,
 }
 
 impl DirectionSites {
     /// Records the edits chosen for item number `item` (its position in the run).
     pub fn record(&mut self, item: usize, chosen: &[Chosen]) {
         for (k, c) in chosen.iter().enumerate() {
-            let key = (c.proposal.family, c.proposal.direction.clone());
-            self.sites.entry(key).or_default().push((c.proposal.draw, item, k));
+            let site = (c.proposal.draw, item, k);
+            let directions = self.sites.entry(c.proposal.family).or_default();
+            match directions.get_mut(&c.proposal.direction) {
+                Some(list) => list.push(site),
+                None => {
+                    directions.insert(c.proposal.direction.clone(), vec![site]);
+                }
+            }
         }
     }
 
@@ -493,12 +500,18 @@ impl DirectionSites {
         let last_kept = self
             .sites
             .iter()
-            .map(|((family, direction), list)| {
-                let back = self.sites.get(&(*family, reverse(direction))).map_or(0, Vec::len);
-                let keep = list.len().min(back + 1);
-                let mut order = list.clone();
-                order.select_nth_unstable_by(keep - 1, site_order);
-                ((*family, direction.clone()), order[keep - 1])
+            .map(|(&family, directions)| {
+                let kept = directions
+                    .iter()
+                    .map(|(direction, list)| {
+                        let back = directions.get(&reverse(direction)).map_or(0, Vec::len);
+                        let keep = list.len().min(back + 1);
+                        let mut order = list.clone();
+                        order.select_nth_unstable_by(keep - 1, site_order);
+                        (direction.clone(), order[keep - 1])
+                    })
+                    .collect();
+                (family, kept)
             })
             .collect();
         Thinning { last_kept }
@@ -509,7 +522,7 @@ impl DirectionSites {
 #[derive(Debug)]
 pub struct Thinning {
     /// The last site kept of each direction.
-    last_kept: HashMap<DirectionKey, Site>,
+    last_kept: ByDirection<Site>,
 }
 
 impl Thinning {
@@ -521,7 +534,8 @@ impl Thinning {
             let site = (c.proposal.draw, item, k);
             k += 1;
             self.last_kept
-                .get(&(c.proposal.family, c.proposal.direction.clone()))
+                .get(&c.proposal.family)
+                .and_then(|directions| directions.get(&c.proposal.direction))
                 .is_some_and(|last| site_order(&site, last).is_le())
         });
         let mut next: HashMap<FamilyName, usize> = HashMap::new();
