@@ -1,5 +1,7 @@
 //! The ONNX Runtime embedder: sessions with explicit intra-op threads, CPU or CUDA.
 
+use std::sync::Arc;
+
 use ort::session::Session;
 use ort::session::builder::GraphOptimizationLevel;
 use ort::value::TensorRef;
@@ -43,6 +45,8 @@ pub struct OnnxEmbedder {
     has_token_types: bool,
     output: String,
     pooled: bool,
+    /// The weights `session` uses in place, if shared: declared after it, so they outlive it.
+    _weights: Option<Arc<SharedWeights>>,
 }
 
 /// Opens `sessions` sessions of the model side by side, sharing `threads` intra-op threads as
@@ -51,23 +55,26 @@ pub struct OnnxEmbedder {
 pub fn open_sessions(model: &ModelDir, threads: usize, sessions: usize, device: Device) -> Result<Box<dyn Embedder>> {
     let sessions = sessions.max(1);
     let shared = match device {
-        Device::Cpu if sessions > 1 => Some(SharedWeights::load(&model.onnx)?),
+        Device::Cpu if sessions > 1 => Some(Arc::new(SharedWeights::load(&model.onnx)?)),
         _ => None,
     };
     let replicas = (0..sessions)
         .map(|i| {
             let own_threads = threads / sessions + usize::from(i < threads % sessions);
-            let session = OnnxEmbedder::new(model, own_threads.max(1), device, shared.as_ref())?;
+            let session = OnnxEmbedder::new(model, own_threads.max(1), device, shared.clone())?;
             Ok(Box::new(session) as Box<dyn Embedder>)
         })
         .collect::<Result<Vec<_>>>()?;
+    if let Some(weights) = &shared {
+        weights.release_pages();
+    }
     Ok(Box::new(ReplicatedEmbedder::new(replicas)?))
 }
 
 impl OnnxEmbedder {
     /// Opens a session on `model.onnx` with `threads` intra-op threads on `device`, using
     /// `shared` weights where given.
-    pub fn new(model: &ModelDir, threads: usize, device: Device, shared: Option<&SharedWeights>) -> Result<Self> {
+    pub fn new(model: &ModelDir, threads: usize, device: Device, shared: Option<Arc<SharedWeights>>) -> Result<Self> {
         let env = super::runtime::environment()?;
         let fail = |e: &dyn std::fmt::Display| Error::Model(format!("{}: {e}", model.onnx.display()));
         let mut builder = Session::builder(env)
@@ -100,7 +107,7 @@ impl OnnxEmbedder {
                     .map_err(|e| fail(&e))?
             }
         }
-        if let Some(weights) = shared {
+        if let Some(weights) = &shared {
             builder = weights.attach(builder)?;
         }
         let session = builder.commit_from_file(&model.onnx).map_err(|e| {
@@ -139,6 +146,7 @@ impl OnnxEmbedder {
             has_token_types,
             output,
             pooled,
+            _weights: shared,
         };
         // One probe fixes the dimension and proves the graph runs.
         let probe = TokenBatch {

@@ -168,6 +168,15 @@ impl Initializer {
         }
     }
 
+    /// Where an external initializer's bytes are: its data file, offset and length (`None` for
+    /// inline data).
+    pub fn external(&self) -> Option<(&Path, u64, usize)> {
+        match &self.data {
+            Data::Inline(_) => None,
+            Data::External { file, offset, length } => Some((file, *offset, *length)),
+        }
+    }
+
     /// The initializer's bytes: inline ones without a copy (they share the graph file's buffer),
     /// external ones read from their file.
     pub fn read(&self) -> Result<Bytes> {
