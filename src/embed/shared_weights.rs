@@ -10,6 +10,7 @@
 //! they meet) comes back from the page cache. Inline initializers are copied onto the heap.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::path::{Path, PathBuf};
 use std::ptr::NonNull;
 use std::sync::Arc;
@@ -33,9 +34,9 @@ const MIN_SHARED_BYTES: usize = 64 * 1024;
 pub struct SharedWeights {
     values: Vec<(String, Arc<DynValue>)>,
     prepacked: PrepackedWeights,
-    /// Read-only mappings of the external data files, declared last so that they are unmapped
-    /// after the values pointing into them are released.
-    mappings: Vec<Mmap>,
+    /// Read-only mappings of the external data files, by path, declared last so that they are
+    /// unmapped after the values pointing into them are released.
+    mappings: HashMap<PathBuf, Mmap>,
 }
 
 impl SharedWeights {
@@ -45,25 +46,26 @@ impl SharedWeights {
         // Values and container are onnxruntime's: the library must be loaded first.
         super::runtime::environment()?;
         let graph = OnnxFile::open(path)?;
-        let mut files: HashMap<PathBuf, usize> = HashMap::new();
-        let mut mappings = Vec::new();
+        let mut mappings: HashMap<PathBuf, Mmap> = HashMap::new();
         let mut values = Vec::new();
         for init in graph.initializers.iter().filter(|i| i.bytes() >= MIN_SHARED_BYTES) {
             let Some(element) = init.element else { continue };
             let value = match init.external() {
                 Some((file, offset, length)) if cfg!(target_endian = "little") => {
-                    let slot = match files.get(file) {
-                        Some(&slot) => slot,
-                        None => {
-                            mappings.push(map(file)?);
-                            files.insert(file.to_path_buf(), mappings.len() - 1);
-                            mappings.len() - 1
-                        }
+                    let mapping = match mappings.entry(file.to_path_buf()) {
+                        Entry::Occupied(e) => e.into_mut(),
+                        Entry::Vacant(e) => e.insert(map(file)?),
                     };
                     let bytes = usize::try_from(offset)
                         .ok()
-                        .and_then(|start| mappings[slot].get(start..start.checked_add(length)?))
-                        .ok_or_else(|| Error::Model(format!("initializer `{}` lies past the end of {}", init.name, file.display())))?;
+                        .and_then(|start| mapping.get(start..start.checked_add(length)?))
+                        .ok_or_else(|| {
+                            Error::Model(format!(
+                                "initializer `{}` lies past the end of {}",
+                                init.name,
+                                file.display()
+                            ))
+                        })?;
                     // SAFETY: the mapping lives in `mappings` until after every value (and, through
                     // the `Arc` each session holds, every session) is released; it is never written.
                     match unsafe { tensor_in_place(bytes, &init.dims, element) } {
@@ -95,7 +97,7 @@ impl SharedWeights {
     /// weights now live in their prepacked forms, and any page read again is brought back from
     /// the page cache. A hint: failure changes nothing but memory.
     pub fn release_pages(&self) {
-        for mapping in &self.mappings {
+        for mapping in self.mappings.values() {
             // SAFETY: the mapping is private and read-only, so no page holds data that is not in
             // the file; a page read after this is read from the file again.
             if let Err(e) = unsafe { mapping.unchecked_advise(UncheckedAdvice::DontNeed) } {
@@ -119,7 +121,10 @@ fn map(file: &Path) -> Result<Mmap> {
 /// `bytes` must stay valid and unchanged until the value and every session given it are released.
 unsafe fn tensor_in_place(bytes: &[u8], dims: &[i64], element: ElementType) -> Option<ort::Result<DynValue>> {
     let (ty, align) = match element {
-        ElementType::F32 => (ONNXTensorElementDataType::ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT, align_of::<f32>()),
+        ElementType::F32 => (
+            ONNXTensorElementDataType::ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT,
+            align_of::<f32>(),
+        ),
         ElementType::U8 => (ONNXTensorElementDataType::ONNX_TENSOR_ELEMENT_DATA_TYPE_UINT8, 1),
         ElementType::I8 => (ONNXTensorElementDataType::ONNX_TENSOR_ELEMENT_DATA_TYPE_INT8, 1),
     };
@@ -145,7 +150,10 @@ unsafe fn tensor_in_place(bytes: &[u8], dims: &[i64], element: ElementType) -> O
     // SAFETY: `status` comes from the call above; on success `raw` is a tensor we now own, over
     // memory no allocator frees (the allocator is only kept alive with it).
     Some(unsafe { ort::Error::result_from_status(status) }.map(|()| unsafe {
-        DynValue::from_ptr(NonNull::new(raw).expect("onnxruntime returned a tensor"), Some(&Allocator::default()))
+        DynValue::from_ptr(
+            NonNull::new(raw).expect("onnxruntime returned a tensor"),
+            Some(&Allocator::default()),
+        )
     }))
 }
 
@@ -181,7 +189,7 @@ mod tests {
     fn tensors_lie_over_their_bytes_when_aligned_and_are_checked_against_their_shape() {
         super::super::runtime::environment().unwrap();
         let floats = [0.5f32, -1.0, 2.25, 3.0, -4.5, 6.0];
-        let mut buf = vec![0u8; 32];
+        let mut buf = [0u8; 32];
         let start = buf.as_ptr().align_offset(align_of::<f32>());
         for (i, f) in floats.iter().enumerate() {
             buf[start + 4 * i..start + 4 * i + 4].copy_from_slice(&f.to_le_bytes());
@@ -189,15 +197,29 @@ mod tests {
         let aligned = &buf[start..start + 24];
 
         // SAFETY (of the calls below): `buf` outlives every value made here.
-        let value = unsafe { tensor_in_place(aligned, &[2, 3], ElementType::F32) }.unwrap().unwrap();
+        let value = unsafe { tensor_in_place(aligned, &[2, 3], ElementType::F32) }
+            .unwrap()
+            .unwrap();
         let (shape, data) = value.try_extract_tensor::<f32>().unwrap();
         assert_eq!(&shape[..], [2, 3]);
         assert_eq!(data, floats);
-        assert_eq!(data.as_ptr().cast::<u8>(), aligned.as_ptr(), "copied instead of used in place");
+        assert_eq!(
+            data.as_ptr().cast::<u8>(),
+            aligned.as_ptr(),
+            "copied instead of used in place"
+        );
 
         let misaligned = &buf[start + 1..start + 25];
         assert!(unsafe { tensor_in_place(misaligned, &[2, 3], ElementType::F32) }.is_none());
-        assert!(unsafe { tensor_in_place(misaligned, &[4, 6], ElementType::I8) }.unwrap().is_ok());
-        assert!(unsafe { tensor_in_place(aligned, &[2, 4], ElementType::F32) }.unwrap().is_err());
+        assert!(
+            unsafe { tensor_in_place(misaligned, &[4, 6], ElementType::I8) }
+                .unwrap()
+                .is_ok()
+        );
+        assert!(
+            unsafe { tensor_in_place(aligned, &[2, 4], ElementType::F32) }
+                .unwrap()
+                .is_err()
+        );
     }
 }
