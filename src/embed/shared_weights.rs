@@ -50,30 +50,11 @@ impl SharedWeights {
         let mut values = Vec::new();
         for init in graph.initializers.iter().filter(|i| i.bytes() >= MIN_SHARED_BYTES) {
             let Some(element) = init.element else { continue };
-            let value = match init.external() {
-                Some((file, offset, length)) if cfg!(target_endian = "little") => {
-                    let mapping = match mappings.entry(file.to_path_buf()) {
-                        Entry::Occupied(e) => e.into_mut(),
-                        Entry::Vacant(e) => e.insert(map(file)?),
-                    };
-                    let bytes = usize::try_from(offset)
-                        .ok()
-                        .and_then(|start| mapping.get(start..start.checked_add(length)?))
-                        .ok_or_else(|| {
-                            Error::Model(format!(
-                                "initializer `{}` lies past the end of {}",
-                                init.name,
-                                file.display()
-                            ))
-                        })?;
-                    // SAFETY: the mapping lives in `mappings` until after every value (and, through
-                    // the `Arc` each session holds, every session) is released; it is never written.
-                    match unsafe { tensor_in_place(bytes, &init.dims, element) } {
-                        Some(value) => value.map_err(|e| Error::Model(format!("initializer `{}`: {e}", init.name)))?,
-                        None => copied(init, element)?,
-                    }
-                }
-                _ => copied(init, element)?,
+            // SAFETY: `mappings` moves into the `SharedWeights` returned, which outlives every
+            // value and (through the `Arc` each session holds) every session.
+            let value = match unsafe { mapped(&mut mappings, init, element) }? {
+                Some(value) => value,
+                None => copied(init, element)?,
             };
             values.push((init.name.clone(), Arc::new(value)));
         }
@@ -105,6 +86,39 @@ impl SharedWeights {
             }
         }
     }
+}
+
+/// `init` as a tensor over its bytes in its external data file, mapped once into `mappings`;
+/// `None` where it cannot lie there (inline data, a big-endian host, misaligned bytes).
+///
+/// # Safety
+/// The value points into `mappings`: they must outlive it and every session given it.
+unsafe fn mapped(
+    mappings: &mut HashMap<PathBuf, Mmap>,
+    init: &Initializer,
+    element: ElementType,
+) -> Result<Option<DynValue>> {
+    let Some((file, offset, length)) = init.external().filter(|_| cfg!(target_endian = "little")) else {
+        return Ok(None);
+    };
+    let mapping = match mappings.entry(file.to_path_buf()) {
+        Entry::Occupied(e) => e.into_mut(),
+        Entry::Vacant(e) => e.insert(map(file)?),
+    };
+    let bytes = usize::try_from(offset)
+        .ok()
+        .and_then(|start| mapping.get(start..start.checked_add(length)?))
+        .ok_or_else(|| {
+            Error::Model(format!(
+                "initializer `{}` lies past the end of {}",
+                init.name,
+                file.display()
+            ))
+        })?;
+    // SAFETY: the mapping is never written, and the caller keeps it as long as the value.
+    unsafe { tensor_in_place(bytes, &init.dims, element) }
+        .transpose()
+        .map_err(|e| Error::Model(format!("initializer `{}`: {e}", init.name)))
 }
 
 /// Maps `file` read-only.
