@@ -5,6 +5,7 @@ pub mod counterfactual;
 pub mod data;
 pub mod select;
 
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 use std::time::Instant;
@@ -483,15 +484,17 @@ impl<'a> Miner<'a> {
             _ => None,
         };
         let mut params = self.base.clone();
+        // The lexical opinion reads candidates' texts from the store, each once however often the
+        // search deepens.
+        let mut texts: HashMap<u32, String> = HashMap::new();
         loop {
-            // The lexical opinion reads candidates' texts from the store.
-            let texts: HashMap<u32, String> = match &lexical {
-                Some(_) => hits
-                    .iter()
-                    .map(|h| Ok((h.row, corpus.text(h.row)?)))
-                    .collect::<Result<_>>()?,
-                None => HashMap::new(),
-            };
+            if lexical.is_some() {
+                for h in &hits {
+                    if let Entry::Vacant(e) = texts.entry(h.row) {
+                        e.insert(corpus.text(h.row)?);
+                    }
+                }
+            }
             let suspect = |hit: &Hit| -> Option<SkipReason> {
                 if let Some(threshold) = fn_filter.duplicate {
                     let v = index.vector(hit.row).ok()?;

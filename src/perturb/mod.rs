@@ -499,16 +499,18 @@ impl DirectionSites {
     pub fn thinning(self) -> Thinning {
         let last_kept = self
             .sites
-            .iter()
-            .map(|(&family, directions)| {
+            .into_iter()
+            .map(|(family, directions)| {
+                let times_chosen: HashMap<String, usize> =
+                    directions.iter().map(|(d, list)| (d.clone(), list.len())).collect();
                 let kept = directions
-                    .iter()
-                    .map(|(direction, list)| {
-                        let back = directions.get(&reverse(direction)).map_or(0, Vec::len);
+                    .into_iter()
+                    .map(|(direction, mut list)| {
+                        let back = times_chosen.get(&reverse(&direction)).copied().unwrap_or(0);
                         let keep = list.len().min(back + 1);
-                        let mut order = list.clone();
-                        order.select_nth_unstable_by(keep - 1, site_order);
-                        (direction.clone(), order[keep - 1])
+                        list.select_nth_unstable_by(keep - 1, site_order);
+                        let last = list[keep - 1];
+                        (direction, last)
                     })
                     .collect();
                 (family, kept)
