@@ -483,31 +483,29 @@ impl<'a> Miner<'a> {
             }
             _ => None,
         };
-        let mut params = self.base.clone();
-        // The lexical opinion reads candidates' texts from the store, each once however often the
-        // search deepens.
-        let mut texts: HashMap<u32, String> = HashMap::new();
-        loop {
-            if lexical.is_some() {
-                for h in &hits {
-                    if let Entry::Vacant(e) = texts.entry(h.row) {
-                        e.insert(corpus.text(h.row)?);
-                    }
+        // A candidate's false-negative verdict: its text is read from the store and scored only
+        // when selection reaches it.
+        let judge = |row: u32| -> Result<Option<SkipReason>> {
+            if let Some(threshold) = fn_filter.duplicate {
+                let Ok(v) = index.vector(row) else { return Ok(None) };
+                if positive_vectors.iter().any(|p| dot(p, &v) >= threshold) {
+                    return Ok(Some(SkipReason::NearDuplicate));
                 }
             }
-            let suspect = |hit: &Hit| -> Option<SkipReason> {
-                if let Some(threshold) = fn_filter.duplicate {
-                    let v = index.vector(hit.row).ok()?;
-                    if positive_vectors.iter().any(|p| dot(p, &v) >= threshold) {
-                        return Some(SkipReason::NearDuplicate);
-                    }
-                }
-                if let Some((bm, query, limit)) = &lexical
-                    && bm.score(query, &texts[&hit.row]) >= *limit
-                {
-                    return Some(SkipReason::Lexical);
-                }
-                None
+            if let Some((bm, query, limit)) = &lexical
+                && bm.score(query, &corpus.text(row)?) >= *limit
+            {
+                return Ok(Some(SkipReason::Lexical));
+            }
+            Ok(None)
+        };
+        // Verdicts are kept across the deepening rounds, which select from the same ranking again.
+        let mut verdicts: HashMap<u32, Option<SkipReason>> = HashMap::new();
+        let mut params = self.base.clone();
+        loop {
+            let suspect = |hit: &Hit| match verdicts.entry(hit.row) {
+                Entry::Occupied(e) => Ok(*e.get()),
+                Entry::Vacant(e) => Ok(*e.insert(judge(hit.row)?)),
             };
             let selection = select::select(
                 &hits,
@@ -517,7 +515,7 @@ impl<'a> Miner<'a> {
                 min_positive,
                 &params,
                 &q.id,
-            );
+            )?;
             let full = selection.negatives.len() >= params.num_negatives;
             if full || s.range_max.is_some() || depth >= corpus.len() {
                 return Ok(MinedQuery {

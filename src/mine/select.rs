@@ -7,6 +7,7 @@ use rand::SeedableRng;
 use rand::seq::index::sample;
 use rand_chacha::ChaCha8Rng;
 
+use crate::error::Result;
 use crate::index::Hit;
 
 /// How negatives are taken from the candidate window.
@@ -150,17 +151,18 @@ pub fn query_seed(seed: u64, query_id: &str) -> u64 {
 
 /// Selects negatives from `hits` (the query's ranking, best first). `exclude` names candidates
 /// that may never be negatives (positives, their duplicates, the query's own text); `suspect`
-/// runs the false-negative filters after the score limits; `canonical` maps a row to the first
-/// row with the same text, so duplicate texts are used once.
+/// runs the false-negative filters after the score limits, only on the candidates selection
+/// reaches (its error ends the selection); `canonical` maps a row to the first row with the same
+/// text, so duplicate texts are used once.
 pub fn select(
     hits: &[Hit],
     exclude: impl Fn(u32) -> Option<SkipReason>,
-    suspect: impl Fn(&Hit) -> Option<SkipReason>,
+    mut suspect: impl FnMut(&Hit) -> Result<Option<SkipReason>>,
     canonical: impl Fn(u32) -> u32,
     min_positive_score: Option<f32>,
     params: &SelectParams,
     query_id: &str,
-) -> Selection {
+) -> Result<Selection> {
     let mut counts = std::collections::BTreeMap::<SkipReason, usize>::new();
     let mut skip = |r: SkipReason| *counts.entry(r).or_default() += 1;
     let mut used = std::collections::HashSet::new();
@@ -191,7 +193,7 @@ pub fn select(
             skip(SkipReason::MinScore);
             continue;
         }
-        if let Some(reason) = suspect(hit) {
+        if let Some(reason) = suspect(hit)? {
             skip(reason);
             continue;
         }
@@ -225,7 +227,7 @@ pub fn select(
         preference,
     };
     selection.repick(params.num_negatives, |_| false);
-    selection
+    Ok(selection)
 }
 
 #[cfg(test)]
@@ -267,12 +269,13 @@ mod tests {
         let sel = select(
             &h,
             |r| (r == 1).then_some(SkipReason::Positive),
-            |_| None,
+            |_| Ok(None),
             |r| r,
             Some(0.8),
             &params(2),
             "q",
-        );
+        )
+        .unwrap();
         assert_eq!(rows(&sel), vec![0, 2]);
         assert_eq!(sel.negatives[1].rank, 2);
         assert_eq!(sel.skipped, vec![(SkipReason::Positive, 1)]);
@@ -284,7 +287,7 @@ mod tests {
         let h = hits(&[-0.15, -0.25, -0.35, -0.45]);
         let mut p = params(2);
         p.relative_margin = Some(0.5);
-        let sel = select(&h, |_| None, |_| None, |r| r, Some(-0.2), &p, "q");
+        let sel = select(&h, |_| None, |_| Ok(None), |r| r, Some(-0.2), &p, "q").unwrap();
         assert_eq!(rows(&sel), vec![2, 3]);
         assert_eq!(sel.skipped, vec![(SkipReason::RelativeMargin, 2)]);
     }
@@ -295,12 +298,12 @@ mod tests {
         let mut p = params(5);
         p.absolute_margin = Some(0.1); // positive 0.9: skip score > 0.8
         p.min_score = Some(0.3);
-        let sel = select(&h, |_| None, |_| None, |r| r, Some(0.9), &p, "q");
+        let sel = select(&h, |_| None, |_| Ok(None), |r| r, Some(0.9), &p, "q").unwrap();
         assert_eq!(rows(&sel), vec![2, 3]);
         let mut p = params(5);
         p.max_score = Some(0.8);
         assert_eq!(
-            rows(&select(&h, |_| None, |_| None, |r| r, Some(0.9), &p, "q")),
+            rows(&select(&h, |_| None, |_| Ok(None), |r| r, Some(0.9), &p, "q").unwrap()),
             vec![2, 3, 4]
         );
     }
@@ -314,12 +317,13 @@ mod tests {
         let sel = select(
             &h,
             |r| (r == 0).then_some(SkipReason::Positive),
-            |_| None,
+            |_| Ok(None),
             |r| r,
             None,
             &p,
             "q",
-        );
+        )
+        .unwrap();
         // Survivors 1,2,3,4,5 -> first 4 = 1..=4 -> skip 1 -> 2,3,4
         assert_eq!(rows(&sel), vec![2, 3, 4]);
         assert_eq!(sel.preference.len(), 3);
@@ -331,12 +335,13 @@ mod tests {
         let sel = select(
             &h,
             |_| None,
-            |_| None,
+            |_| Ok(None),
             |r| if r == 1 { 0 } else { r },
             None,
             &params(3),
             "q",
-        );
+        )
+        .unwrap();
         assert_eq!(rows(&sel), vec![0, 2]);
         assert_eq!(sel.skipped, vec![(SkipReason::DuplicateNegative, 1)]);
     }
@@ -347,15 +352,18 @@ mod tests {
         let mut p = params(5);
         p.sampling = Sampling::Random;
         p.seed = 7;
-        let a = select(&h, |_| None, |_| None, |r| r, None, &p, "q1");
-        let b = select(&h, |_| None, |_| None, |r| r, None, &p, "q1");
+        let a = select(&h, |_| None, |_| Ok(None), |r| r, None, &p, "q1").unwrap();
+        let b = select(&h, |_| None, |_| Ok(None), |r| r, None, &p, "q1").unwrap();
         assert_eq!(rows(&a), rows(&b));
         assert!(a.negatives.windows(2).all(|w| w[0].score >= w[1].score));
         p.seed = 8;
-        let c = select(&h, |_| None, |_| None, |r| r, None, &p, "q1");
+        let c = select(&h, |_| None, |_| Ok(None), |r| r, None, &p, "q1").unwrap();
         assert_ne!(rows(&a), rows(&c));
         p.seed = 7;
-        assert_ne!(rows(&a), rows(&select(&h, |_| None, |_| None, |r| r, None, &p, "q2")));
+        assert_ne!(
+            rows(&a),
+            rows(&select(&h, |_| None, |_| Ok(None), |r| r, None, &p, "q2").unwrap())
+        );
     }
 
     #[test]
@@ -364,12 +372,13 @@ mod tests {
         let mut sel = select(
             &h,
             |_| None,
-            |h| (h.row == 0).then_some(SkipReason::Lexical),
+            |h| Ok((h.row == 0).then_some(SkipReason::Lexical)),
             |r| r,
             None,
             &params(2),
             "q",
-        );
+        )
+        .unwrap();
         assert_eq!(rows(&sel), vec![1, 2]);
         assert_eq!(sel.skipped, vec![(SkipReason::Lexical, 1)]);
         sel.repick(2, |r| r == 1);
@@ -383,12 +392,13 @@ mod tests {
         let sel = select(
             &h,
             |r| (r == 0).then_some(SkipReason::Positive),
-            |_| None,
+            |_| Ok(None),
             |r| r,
             None,
             &params(5),
             "q",
-        );
+        )
+        .unwrap();
         assert_eq!(rows(&sel), vec![1]);
     }
 }
