@@ -509,8 +509,7 @@ impl DirectionSites {
                         let back = times_chosen.get(&reverse(&direction)).copied().unwrap_or(0);
                         let keep = list.len().min(back + 1);
                         list.select_nth_unstable_by(keep - 1, site_order);
-                        let last = list[keep - 1];
-                        (direction, last)
+                        (direction, list[keep - 1])
                     })
                     .collect();
                 (family, kept)
