@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 use crate::commands::embed::EmbedArgs;
 use crate::commands::perturb::PerturbArgs;
 use crate::output::Format;
+use crate::run::{Shard, Stage};
 use crate::settings::MineSettings;
 
 /// hardneg: hard-negative training sets for embedding and reranker models.
@@ -26,6 +27,28 @@ pub struct Cli {
 pub enum Command {
     /// Mine hard negatives from a BEIR folder or (anchor, positive) pairs into a training set.
     Mine(Box<MineSettings>),
+    /// Plan a sharded run: validate mine's settings and ingest the inputs into a run folder.
+    Plan(Box<PlanArgs>),
+    /// Run one shard of one stage of a planned run (skipped when already done).
+    Stage(StageArgs),
+    /// Write the training set of a run folder whose stages are all done.
+    Finalize {
+        /// The run folder.
+        #[arg(long)]
+        run: PathBuf,
+        /// No progress bars.
+        #[arg(long)]
+        no_progress: bool,
+    },
+    /// Show which shards of a run folder are done, failed, started or missing.
+    Status {
+        /// The run folder.
+        #[arg(long)]
+        run: PathBuf,
+        /// Print one JSON object (for launchers) instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Run a mining job from a TOML pipeline file.
     Run {
         /// The pipeline file (`version = 1`, keys as `mine`'s flags with underscores).
@@ -84,4 +107,53 @@ pub enum Command {
         #[arg(long)]
         no_provenance: bool,
     },
+}
+
+/// Options of `hardneg plan`.
+#[derive(Debug, clap::Args)]
+pub struct PlanArgs {
+    /// The run folder (created; on a filesystem every worker sees).
+    #[arg(long)]
+    pub run: PathBuf,
+    /// Shards of embed-corpus (each covers whole embedding windows of --sort-window passages).
+    #[arg(long, default_value_t = 1)]
+    pub corpus_shards: usize,
+    /// Index partitions, searched together by every mine-queries shard.
+    #[arg(long, default_value_t = 1)]
+    pub index_partitions: usize,
+    /// Shards of mine-queries (each covers whole chunks of --query-chunk queries).
+    #[arg(long, default_value_t = 1)]
+    pub query_shards: usize,
+    /// Every setting of `hardneg mine`, --out included.
+    #[command(flatten)]
+    pub settings: MineSettings,
+}
+
+/// Options of `hardneg stage`.
+#[derive(Debug, clap::Args)]
+pub struct StageArgs {
+    /// The stage.
+    #[arg(value_enum)]
+    pub stage: Stage,
+    /// The run folder.
+    #[arg(long)]
+    pub run: PathBuf,
+    /// The shard, i/N (0-based; N as planned).
+    #[arg(long)]
+    pub shard: Shard,
+    /// Threads for this worker (default: all cores).
+    #[arg(long, value_parser = crate::settings::at_least_one)]
+    pub threads: Option<std::num::NonZeroUsize>,
+    /// Model sessions side by side (default: one per thread on CPU).
+    #[arg(long)]
+    pub sessions: Option<usize>,
+    /// cpu, cuda or cuda:N.
+    #[arg(long)]
+    pub device: Option<String>,
+    /// Embedding cache folder (embed-corpus): cached passages are not embedded again.
+    #[arg(long)]
+    pub cache: Option<PathBuf>,
+    /// No progress bars.
+    #[arg(long)]
+    pub no_progress: bool,
 }

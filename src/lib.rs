@@ -37,6 +37,7 @@ pub mod paths;
 pub mod perturb;
 pub mod pipeline_file;
 pub mod progress;
+pub mod run;
 pub mod settings;
 pub mod stats;
 pub mod text_store;

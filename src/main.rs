@@ -47,20 +47,75 @@ fn bound_worker_threads(threads: Option<std::num::NonZeroUsize>) -> anyhow::Resu
 
 fn mine(settings: &hardneg::settings::MineSettings) -> anyhow::Result<()> {
     bound_worker_threads(settings.threads)?;
-    let report = hardneg::mine::run(settings)?;
+    report(&hardneg::mine::run(settings)?)
+}
+
+/// Prints a finished run's summary and the files it wrote.
+fn report(report: &hardneg::mine::MineReport) -> anyhow::Result<()> {
     eprintln!("{}", report.summary);
     for path in &report.outputs {
         emit(&format!("wrote {}", path.display()))?;
     }
+    emit(&format!("wrote {}", report.manifest_path.display()))
+}
+
+fn plan(args: &hardneg::cli::PlanArgs) -> anyhow::Result<()> {
+    bound_worker_threads(args.settings.threads)?;
+    let run = hardneg::run::RunDir::new(&args.run);
+    let shards = (args.corpus_shards, args.index_partitions, args.query_shards);
+    let (verb, plan) = match hardneg::run::plan::plan(&run, &args.settings, shards)? {
+        hardneg::run::plan::Planned::Written(p) => ("planned", p),
+        hardneg::run::plan::Planned::Unchanged(p) => ("already planned, unchanged:", p),
+    };
     emit(&format!(
-        "wrote {}",
-        hardneg::output::manifest_path(settings.out.as_ref().expect("validated")).display()
+        "{verb} {} (plan {}): {} corpus shards, {} index partitions ({}), {} query shards",
+        args.run.display(),
+        &plan.hash[..12],
+        plan.layout.corpus_shards.len(),
+        plan.layout.partitions.len(),
+        plan.layout.index.name(),
+        plan.layout.query_shards.len()
     ))
+}
+
+fn stage(args: &hardneg::cli::StageArgs) -> anyhow::Result<()> {
+    bound_worker_threads(args.threads)?;
+    let worker = hardneg::run::plan::Worker {
+        threads: args.threads,
+        sessions: args.sessions,
+        device: args.device.clone(),
+        cache: args.cache.clone(),
+        no_progress: args.no_progress,
+    };
+    let run = hardneg::run::RunDir::new(&args.run);
+    match hardneg::run::stages::run_stage(&run, args.stage, args.shard, &worker)? {
+        hardneg::run::stages::Outcome::Done { seconds } => {
+            emit(&format!("{} {} done in {seconds:.1}s", args.stage, args.shard))
+        }
+        hardneg::run::stages::Outcome::AlreadyDone => emit(&format!("{} {} was already done", args.stage, args.shard)),
+    }
 }
 
 fn run(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Mine(settings) => mine(&settings),
+        Command::Plan(args) => plan(&args),
+        Command::Stage(args) => stage(&args),
+        Command::Finalize { run, no_progress } => {
+            bound_worker_threads(None)?;
+            report(&hardneg::run::finalize::finalize(
+                &hardneg::run::RunDir::new(&run),
+                no_progress,
+            )?)
+        }
+        Command::Status { run, json } => {
+            let status = hardneg::run::status::status(&hardneg::run::RunDir::new(&run))?;
+            if json {
+                emit(&serde_json::to_string_pretty(&status)?)
+            } else {
+                emit(&hardneg::run::status::render(&status))
+            }
+        }
         Command::Run {
             pipeline,
             overrides,

@@ -12,7 +12,7 @@ use crate::error::Result;
 use crate::stats::{ScoreStats, table};
 
 /// An input file as read.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct InputFile {
     /// Path as given.
     pub path: String,
@@ -129,6 +129,13 @@ pub struct Manifest {
 }
 
 impl Manifest {
+    /// Writes the manifest beside the training set `out` (atomically).
+    pub fn write(&self, out: &Path) -> Result<()> {
+        let json = serde_json::to_vec_pretty(self)
+            .map_err(|e| crate::error::Error::Config(format!("the manifest does not serialize: {e}")))?;
+        crate::output::write_atomic(&crate::output::manifest_path(out), &json)
+    }
+
     /// The end-of-run summary: score table, skips, short rows, timings.
     pub fn summary(&self) -> String {
         let s = &self.scores;

@@ -23,7 +23,7 @@ pub enum OnBadRecord {
 
 /// Every setting of a mining run. Defaults follow sentence-transformers' `mine_hard_negatives`
 /// where it has the same knob.
-#[derive(Debug, Clone, Args, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Args, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct MineSettings {
     /// BEIR corpus (`_id`, `title`, `text`) as JSONL(.gz) or Parquet; with --pairs, extra candidates.
@@ -283,16 +283,16 @@ impl MineSettings {
 
     /// Whether any filter that removes candidates near the positive is on (sentence-transformers
     /// then derives a 10× deeper default range).
-    pub fn has_score_filters(&self) -> bool {
-        self.absolute_margin.is_some()
+    pub fn has_score_filters(&self) -> crate::Result<bool> {
+        Ok(self.absolute_margin.is_some()
             || self.relative_margin.is_some()
             || self.max_score.is_some()
-            || self.fn_filter() != crate::filter::FnFilter::OFF
+            || self.fn_filter()?.is_on())
     }
 
-    /// The parsed `--fn-filter` (validated before use).
-    pub fn fn_filter(&self) -> crate::filter::FnFilter {
-        crate::filter::FnFilter::parse(&self.fn_filter).unwrap_or(crate::filter::FnFilter::AUTO)
+    /// The parsed `--fn-filter`; a bad value is an error, never a silent fallback.
+    pub fn fn_filter(&self) -> crate::Result<crate::filter::FnFilter> {
+        crate::filter::FnFilter::parse(&self.fn_filter)
     }
 }
 

@@ -65,7 +65,7 @@ impl Default for EmbedSettings {
 }
 
 /// Counts and timings of one embedding pass.
-#[derive(Debug, Clone, Default, serde::Serialize)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct EmbedStats {
     /// Texts embedded.
     pub texts: usize,

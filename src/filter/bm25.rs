@@ -12,8 +12,9 @@ pub fn tokens(text: &str) -> impl Iterator<Item = String> + '_ {
         .map(str::to_lowercase)
 }
 
-/// BM25 with Anserini's defaults (k1 = 0.9, b = 0.4).
-#[derive(Debug, Default)]
+/// BM25 with Anserini's defaults (k1 = 0.9, b = 0.4). Serializes to its statistics, so a run
+/// folder computes them once for every worker.
+#[derive(Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Bm25 {
     df: HashMap<String, u32>,
     docs: f64,

@@ -21,6 +21,8 @@ use crate::error::{Error, Result};
 const BLOCK_ROWS: usize = 1024;
 /// Queries multiplied against a block at once (bounds the score buffer to 1 MiB a thread).
 const QUERY_GROUP: usize = 256;
+/// The first bytes of a saved exact index.
+const SAVED_MAGIC: &[u8; 8] = b"HNGEXACT";
 
 /// Exact search by dot products over all vectors (they are unit length).
 pub struct ExactIndex {
@@ -117,6 +119,78 @@ impl ExactIndex {
 
     fn rows(&self) -> usize {
         self.stored.len() / self.dim.max(1)
+    }
+
+    /// Saves the stored vectors to `dest` (under a temporary name, renamed when complete):
+    /// [`SAVED_MAGIC`], dimensions (u32), rows (u64), dtype (u8: 0 f32, 1 f16, 2 i8), then every
+    /// value little-endian, row by row.
+    fn write_to(&self, dest: &std::path::Path) -> Result<()> {
+        use std::io::Write;
+        let pending = crate::output::PendingFile::new(dest)?;
+        let mut out = std::io::BufWriter::with_capacity(1 << 20, pending.create()?);
+        let dtype: u8 = match self.stored.dtype() {
+            IndexDtype::F32 => 0,
+            IndexDtype::F16 => 1,
+            IndexDtype::I8 => 2,
+        };
+        let mut header = SAVED_MAGIC.to_vec();
+        header.extend_from_slice(&(self.dim as u32).to_le_bytes());
+        header.extend_from_slice(&(self.rows() as u64).to_le_bytes());
+        header.push(dtype);
+        let written = out.write_all(&header).and_then(|_| match &self.stored {
+            Stored::F32(v) => v.iter().try_for_each(|x| out.write_all(&x.to_le_bytes())),
+            Stored::F16(v) => v.iter().try_for_each(|x| out.write_all(&x.to_bits().to_le_bytes())),
+            Stored::I8(v) => v.iter().try_for_each(|x| out.write_all(&x.to_le_bytes())),
+        });
+        written
+            .and_then(|_| out.flush())
+            .map_err(|e| Error::io(pending.tmp_path(), e))?;
+        pending.commit()
+    }
+
+    /// Loads an index saved by [`NeighborIndex::save`]; every row counts as added.
+    pub fn load(path: &std::path::Path) -> Result<Self> {
+        use std::io::Read;
+        let bad = |why: &str| Error::Index(format!("{} is not a saved exact index: {why}", path.display()));
+        let file = std::fs::File::open(path).map_err(|e| crate::run::parts::missing_part(path, e))?;
+        let mut input = std::io::BufReader::with_capacity(1 << 20, file);
+        let mut header = [0u8; SAVED_MAGIC.len() + 13];
+        input.read_exact(&mut header).map_err(|_| bad("too short"))?;
+        if &header[..SAVED_MAGIC.len()] != SAVED_MAGIC {
+            return Err(bad("wrong magic"));
+        }
+        let fields = &header[SAVED_MAGIC.len()..];
+        let dim = u32::from_le_bytes(fields[..4].try_into().expect("4 bytes")) as usize;
+        let rows = u64::from_le_bytes(fields[4..12].try_into().expect("8 bytes")) as usize;
+        let dtype = match fields[12] {
+            0 => IndexDtype::F32,
+            1 => IndexDtype::F16,
+            2 => IndexDtype::I8,
+            _ => return Err(bad("unknown dtype")),
+        };
+        let len = dim.checked_mul(rows).ok_or_else(|| bad("impossible size"))?;
+        let mut bytes = vec![0u8; len * dtype.bytes()];
+        input.read_exact(&mut bytes).map_err(|_| bad("truncated"))?;
+        let stored = match dtype {
+            IndexDtype::F32 => Stored::F32(
+                bytes
+                    .chunks_exact(4)
+                    .map(|b| f32::from_le_bytes(b.try_into().expect("4 bytes")))
+                    .collect(),
+            ),
+            IndexDtype::F16 => Stored::F16(
+                bytes
+                    .chunks_exact(2)
+                    .map(|b| f16::from_bits(u16::from_le_bytes([b[0], b[1]])))
+                    .collect(),
+            ),
+            IndexDtype::I8 => Stored::I8(bytes.into_iter().map(|b| b as i8).collect()),
+        };
+        Ok(ExactIndex {
+            dim,
+            stored,
+            added: rows,
+        })
     }
 
     /// Each query's best `k` among `rows`, scanned block by block; each block is multiplied by
@@ -309,6 +383,10 @@ impl NeighborIndex for ExactIndex {
 
     fn kind(&self) -> &'static str {
         "exact"
+    }
+
+    fn save(&self, dest: &std::path::Path) -> Result<()> {
+        self.write_to(dest)
     }
 }
 

@@ -2,8 +2,10 @@
 //! storage) and exact search by matrix products, which is also the oracle in tests.
 
 mod exact;
+mod partitioned;
 
 pub use exact::ExactIndex;
+pub use partitioned::PartitionedIndex;
 
 use rayon::prelude::*;
 use usearch::{Index, IndexOptions, MetricKind, ScalarKind};

@@ -15,7 +15,7 @@ use crate::perturb::{BatchReport, FamilyName, Item, Perturber, perturb_all};
 use crate::settings::MineSettings;
 
 /// What the counterfactual stage did, for the manifest.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct CounterfactualCounts {
     /// Edits proposed, rejected and chosen (see [`BatchReport`]).
     pub edits: BatchReport,
@@ -30,6 +30,14 @@ pub struct CounterfactualCounts {
 }
 
 impl CounterfactualCounts {
+    /// Adds `counts` to `total`, which starts empty.
+    pub fn merge(total: &mut Option<CounterfactualCounts>, counts: CounterfactualCounts) {
+        match total {
+            Some(t) => t.absorb(counts),
+            None => *total = Some(counts),
+        }
+    }
+
     /// Adds another chunk's counts.
     pub fn absorb(&mut self, other: CounterfactualCounts) {
         self.edits.absorb(other.edits);
@@ -40,28 +48,35 @@ impl CounterfactualCounts {
     }
 }
 
+/// A perturber of the chosen families that has learned no corpus yet (its fluency table holds
+/// the shipped background bigrams).
+pub fn families_perturber(s: &MineSettings) -> Result<Perturber> {
+    let families = FamilyName::parse_list(&s.counterfactual_families)?;
+    Ok(Perturber::new(&families, s.seed))
+}
+
 /// The perturber of a run: the chosen families, with the corpus's bigrams learned in one pass over
 /// the corpus store (the fluency check).
 pub fn perturber(corpus: &Corpus, s: &MineSettings) -> Result<Perturber> {
-    let families = FamilyName::parse_list(&s.counterfactual_families)?;
-    let mut perturber = Perturber::new(&families, s.seed);
+    let mut perturber = families_perturber(s)?;
     for entry in corpus.iter() {
         perturber.learn(&entry?.2);
     }
     Ok(perturber)
 }
 
-/// Adds up to `--counterfactuals` edits of the positive to every row of one chunk of queries
-/// (`queries` with their vectors, row-major). Edits are balanced within the chunk.
-pub fn add(
-    rows: &mut [TrainingRow],
+/// Up to `--counterfactuals` edits of the positive for every row of one chunk of queries
+/// (`queries` with their vectors, row-major), as negatives in row order. Edits are balanced
+/// within the chunk.
+pub fn propose(
+    rows: &[TrainingRow],
     perturber: &Perturber,
     (queries, query_vectors): (&[Query], &[f32]),
     corpus: &Corpus,
     index: &dyn NeighborIndex,
     model: &mut EmbeddingModel,
     s: &MineSettings,
-) -> Result<CounterfactualCounts> {
+) -> Result<(Vec<Vec<Negative>>, CounterfactualCounts)> {
     let keys: Vec<String> = rows
         .iter()
         .map(|r| format!("{}\u{1f}{}", r.query_id, r.positive_id))
@@ -125,17 +140,12 @@ pub fn add(
         }
         additions.push(added);
     }
-    let mut counts = CounterfactualCounts {
+    let counts = CounterfactualCounts {
         edits: report,
         below_min_similarity: below,
-        added: 0,
-        rows_with_counterfactuals: 0,
+        added: additions.iter().map(Vec::len).sum(),
+        rows_with_counterfactuals: additions.iter().filter(|a| !a.is_empty()).count(),
         known_bigrams: perturber.known_bigrams(),
     };
-    for (row, added) in rows.iter_mut().zip(additions) {
-        counts.added += added.len();
-        counts.rows_with_counterfactuals += usize::from(!added.is_empty());
-        row.negatives.extend(added);
-    }
-    Ok(counts)
+    Ok((additions, counts))
 }

@@ -1,6 +1,7 @@
 //! `hardneg mine`: embed the corpus into an index, embed the queries, select negatives per query,
 //! and write the training set with its manifest.
 
+pub mod assemble;
 pub mod counterfactual;
 pub mod data;
 pub mod select;
@@ -18,13 +19,15 @@ use crate::embed::onnx::{Device, open_sessions};
 use crate::embed::tokenize::{BatchLimits, TextTokenizer};
 use crate::embed::{EmbedSettings, EmbedStats, Embedder, embed_stream};
 use crate::error::{Error, Result};
+use crate::filter::FnFilter;
 use crate::filter::bm25::Bm25;
 use crate::index::{ExactIndex, Hit, NeighborIndex, UsearchIndex, dot};
 use crate::input::{BadRecordPolicy, TextFields};
 use crate::manifest::{InputFile, Manifest};
-use crate::output::{Negative, TrainingRow, TrainingSetWriter, manifest_path, write_atomic};
+use crate::output::TrainingSetWriter;
 use crate::settings::{MineSettings, OnBadRecord};
 use crate::stats::ScoreStats;
+use assemble::{Assembler, MinedChunk, Tally};
 use counterfactual::CounterfactualCounts;
 use data::MiningData;
 use select::{SelectParams, Selection, SkipReason};
@@ -51,6 +54,8 @@ pub struct MineReport {
     pub outputs: Vec<PathBuf>,
     /// The summary printed at the end.
     pub summary: String,
+    /// Where the manifest was written.
+    pub manifest_path: PathBuf,
 }
 
 /// Text fields from settings.
@@ -74,13 +79,12 @@ pub fn load_inputs(s: &MineSettings, policy: &mut BadRecordPolicy) -> Result<Min
             &fields,
             policy,
         ),
-        None => data::load_beir(
-            s.corpus.as_deref().expect("validated"),
-            s.queries.as_deref().expect("validated"),
-            s.qrels.as_deref().expect("validated"),
-            &fields,
-            policy,
-        ),
+        None => match (&s.corpus, &s.queries, &s.qrels) {
+            (Some(corpus), Some(queries), Some(qrels)) => data::load_beir(corpus, queries, qrels, &fields, policy),
+            _ => Err(Error::Config(
+                "give --corpus, --queries and --qrels (BEIR layout), or --pairs".into(),
+            )),
+        },
     }
 }
 
@@ -352,10 +356,10 @@ fn texts_of_rows<'a>(corpus: &'a data::Corpus, rows: &'a [u32]) -> impl Iterator
 
 /// Selection parameters from settings, with `range_max` resolved as sentence-transformers does
 /// when unset (`range_min + num_negatives × (10 if a score filter is on else 1) + max_positives`).
-pub fn select_params(s: &MineSettings, max_positives: usize) -> SelectParams {
-    let factor = if s.has_score_filters() { 10 } else { 1 };
-    let fn_filter = s.fn_filter();
-    SelectParams {
+pub fn select_params(s: &MineSettings, max_positives: usize) -> Result<SelectParams> {
+    let factor = if s.has_score_filters()? { 10 } else { 1 };
+    let fn_filter = s.fn_filter()?;
+    Ok(SelectParams {
         num_negatives: s.num_negatives,
         range_min: s.range_min,
         range_max: s
@@ -367,44 +371,50 @@ pub fn select_params(s: &MineSettings, max_positives: usize) -> SelectParams {
         relative_margin: s.relative_margin.or(fn_filter.margin),
         sampling: s.sampling,
         seed: s.seed,
-    }
+    })
 }
 
-/// Mines queries chunk by chunk: the index, the corpus store and (with the lexical filter) BM25
-/// statistics from one pass over the corpus; `--max-negative-reuse` counts carry over from chunk to
-/// chunk in query order.
+/// The BM25 statistics of the lexical false-negative filter: one pass over the corpus store.
+pub fn corpus_bm25(corpus: &data::Corpus) -> Result<Bm25> {
+    let mut bm = Bm25::default();
+    for entry in corpus.iter() {
+        bm.add(&entry?.2);
+    }
+    Ok(bm)
+}
+
+/// Mines queries chunk by chunk over the index, the corpus store and (with the lexical filter)
+/// the corpus's BM25 statistics. Whole-run rules (the reuse cap) apply later, in
+/// [`assemble::Assembler`].
 pub struct Miner<'a> {
     data: &'a MiningData,
     index: &'a dyn NeighborIndex,
     s: &'a MineSettings,
+    fn_filter: FnFilter,
     base: SelectParams,
     max_positives: usize,
     bm25: Option<Bm25>,
-    uses: HashMap<u32, usize>,
 }
 
 impl<'a> Miner<'a> {
-    /// Prepares mining over `data` with `index`.
-    pub fn new(data: &'a MiningData, index: &'a dyn NeighborIndex, s: &'a MineSettings) -> Result<Self> {
+    /// Prepares mining over `data` with `index`; `bm25` is the corpus's statistics when the
+    /// lexical filter is on (ignored otherwise).
+    pub fn new(
+        data: &'a MiningData,
+        index: &'a dyn NeighborIndex,
+        s: &'a MineSettings,
+        bm25: Option<Bm25>,
+    ) -> Result<Self> {
+        let fn_filter = s.fn_filter()?;
         let max_positives = data.queries.iter().map(|q| q.positives.len()).max().unwrap_or(0);
-        let bm25 = match s.fn_filter().lexical {
-            Some(_) => {
-                let mut bm = Bm25::default();
-                for entry in data.corpus.iter() {
-                    bm.add(&entry?.2);
-                }
-                Some(bm)
-            }
-            None => None,
-        };
         Ok(Miner {
             data,
             index,
             s,
-            base: select_params(s, max_positives),
+            fn_filter,
+            base: select_params(s, max_positives)?,
             max_positives,
-            bm25,
-            uses: HashMap::new(),
+            bm25: bm25.filter(|_| fn_filter.lexical.is_some()),
         })
     }
 
@@ -412,42 +422,26 @@ impl<'a> Miner<'a> {
     /// search depth starts at `range_max + max_positives` (as sentence-transformers retrieves);
     /// when `--range-max` was not given and a query is left short, depth and range double until
     /// it is full or the corpus is exhausted.
-    pub fn mine(&mut self, range: std::ops::Range<usize>, query_vectors: &[f32]) -> Result<Vec<MinedQuery>> {
+    pub fn mine(&self, range: std::ops::Range<usize>, query_vectors: &[f32]) -> Result<Vec<MinedQuery>> {
         let dim = self.index.dim();
         let start = range.start;
         // The first search of every query in one batch (exact search is then one matrix product).
         let depth = (self.base.range_max + self.max_positives).min(self.data.corpus.len());
         let first = self.index.search_batch(query_vectors, depth)?;
-        let mut mined: Vec<MinedQuery> = range
+        range
             .into_par_iter()
             .zip(first)
             .map(|(qi, hits)| {
                 let qv = &query_vectors[(qi - start) * dim..(qi - start + 1) * dim];
                 self.mine_one(qi, qv, depth, hits)
             })
-            .collect::<Result<_>>()?;
-        if let Some(cap) = self.s.max_negative_reuse {
-            // In query order, so the cap's outcome does not depend on thread scheduling.
-            let canonical = &self.data.corpus.canonical;
-            for m in &mut mined {
-                let rows_of_query = self.data.queries[m.query].positives.len();
-                let uses = &mut self.uses;
-                m.selection.repick(self.s.num_negatives, |row| {
-                    uses.get(&canonical[row as usize])
-                        .is_some_and(|&n| n + rows_of_query > cap)
-                });
-                for c in &m.selection.negatives {
-                    *uses.entry(canonical[c.row as usize]).or_default() += rows_of_query;
-                }
-            }
-        }
-        Ok(mined)
+            .collect()
     }
 
     /// Mines query `qi` (vector `qv`) from `hits`, its `depth` nearest rows.
     fn mine_one(&self, qi: usize, qv: &[f32], mut depth: usize, mut hits: Vec<Hit>) -> Result<MinedQuery> {
         let (q, corpus, index, s) = (&self.data.queries[qi], &self.data.corpus, self.index, self.s);
-        let fn_filter = s.fn_filter();
+        let fn_filter = self.fn_filter;
         let positive_scores: Vec<f32> = q
             .positives
             .iter()
@@ -532,104 +526,53 @@ impl<'a> Miner<'a> {
     }
 }
 
-/// Turns mined queries into training rows, one per (query, positive); passage ids and texts are
-/// read from the corpus store.
-pub fn training_rows(data: &MiningData, mined: &[MinedQuery], wanted: usize) -> Result<Vec<TrainingRow>> {
-    let corpus = &data.corpus;
-    let mut rows = Vec::new();
-    for m in mined {
-        let q = &data.queries[m.query];
-        let negatives: Vec<Negative> = m
-            .selection
-            .negatives
-            .iter()
-            .map(|c| {
-                let (id, text) = corpus.entry(c.row)?;
-                Ok(Negative {
-                    id,
-                    text,
-                    score: c.score,
-                    rank: Some(c.rank),
-                    source: "mined".into(),
-                    edit: None,
-                })
-            })
-            .collect::<Result<_>>()?;
-        for (&p, &score) in q.positives.iter().zip(&m.positive_scores) {
-            let (positive_id, positive) = corpus.entry(p)?;
-            rows.push(TrainingRow {
-                query_id: q.id.clone(),
-                query: q.text.clone(),
-                positive_id,
-                positive,
-                positive_score: score,
-                negatives: negatives.clone(),
-                wanted,
-            });
-        }
-    }
-    Ok(rows)
-}
+/// Embeds, mines and (with `--counterfactuals`) edits one chunk of queries: the unit both
+/// `hardneg mine` and a `mine-queries` shard work in, so a query is embedded in the same batch
+/// and its counterfactual directions are balanced against the same neighbours either way.
+/// Returns the chunk and the query embedding statistics.
+pub fn mine_chunk(
+    range: std::ops::Range<usize>,
+    data: &MiningData,
+    miner: &Miner<'_>,
+    model: &mut EmbeddingModel,
+    perturber: Option<&crate::perturb::Perturber>,
+    timings: &mut BTreeMap<String, f64>,
+) -> Result<(MinedChunk, Option<CounterfactualCounts>, EmbedStats)> {
+    let s = miner.s;
+    let t = Instant::now();
+    let mut query_vectors = Vec::with_capacity(range.len() * model.embedder.dim());
+    let texts = data.queries[range.clone()].iter().map(|q| Ok(q.text.as_str()));
+    let stats = model.embed_iter(texts, &s.query_prompt, true, |v| {
+        query_vectors.extend_from_slice(&v);
+        Ok(())
+    })?;
+    add_time(timings, "embed_queries", t);
 
-/// What the written rows add up to, gathered chunk by chunk for the manifest.
-#[derive(Default)]
-struct Tally {
-    rows: usize,
-    negatives: usize,
-    short_rows: usize,
-    skipped: BTreeMap<String, usize>,
-    max_depth: usize,
-    collisions: usize,
-    positive_scores: Vec<f64>,
-    negative_scores: Vec<f64>,
-    differences: Vec<f64>,
-}
-
-impl Tally {
-    fn mined(&mut self, mined: &[MinedQuery]) {
-        for m in mined {
-            for (reason, n) in &m.selection.skipped {
-                *self.skipped.entry(reason.name().to_string()).or_default() += n;
-            }
-            self.max_depth = self.max_depth.max(m.depth);
+    let t = Instant::now();
+    let mined = miner.mine(range.clone(), &query_vectors)?;
+    add_time(timings, "search_select", t);
+    let (counterfactuals, counts) = match perturber {
+        Some(perturber) => {
+            let t = Instant::now();
+            let rows = assemble::bare_rows(data, &mined, s.num_negatives)?;
+            let chunk = (&data.queries[range], query_vectors.as_slice());
+            let (added, counts) =
+                counterfactual::propose(&rows, perturber, chunk, &data.corpus, miner.index, model, s)?;
+            add_time(timings, "counterfactuals", t);
+            (added, Some(counts))
         }
-    }
-
-    /// Counts written rows; a negative that is some query's positive is a cross-row collision
-    /// (they hurt in-batch losses, llm2vec#178).
-    fn written(&mut self, rows: &[TrainingRow], positive_ids: &HashSet<String>) {
-        for r in rows {
-            self.rows += 1;
-            self.negatives += r.negatives.len();
-            self.positive_scores.push(f64::from(r.positive_score));
-            for n in &r.negatives {
-                self.negative_scores.push(f64::from(n.score));
-                self.differences.push(f64::from(r.positive_score - n.score));
-                self.collisions += usize::from(positive_ids.contains(&n.id));
-            }
-        }
-    }
+        None => (Vec::new(), None),
+    };
+    Ok((MinedChunk { mined, counterfactuals }, counts, stats))
 }
 
 /// Adds the seconds since `t` to the timing `name`.
-fn add_time(timings: &mut BTreeMap<String, f64>, name: &str, t: Instant) {
+pub fn add_time(timings: &mut BTreeMap<String, f64>, name: &str, t: Instant) {
     *timings.entry(name.to_string()).or_default() += t.elapsed().as_secs_f64();
 }
 
-/// Runs the whole job and writes the output and manifest.
-pub fn run(s: &MineSettings) -> Result<MineReport> {
-    s.validate()?;
-    let started = Instant::now();
-    let out = s.out.clone().expect("validated");
-    crate::output::check_writable(&out)?;
-    let mut timings = BTreeMap::new();
-    let mut policy = match s.on_bad_record {
-        OnBadRecord::Fail => BadRecordPolicy::strict(),
-        OnBadRecord::Skip => BadRecordPolicy::skipping(s.max_bad_records),
-    };
-
-    let t = Instant::now();
-    let data = load_inputs(s, &mut policy)?;
+/// Checks that the inputs leave something to mine.
+pub fn check_minable(data: &MiningData, s: &MineSettings) -> Result<()> {
     if data.queries.is_empty() {
         return Err(Error::Config("no query has a positive: nothing to mine".into()));
     }
@@ -640,6 +583,75 @@ pub fn run(s: &MineSettings) -> Result<MineReport> {
             s.num_negatives
         )));
     }
+    Ok(())
+}
+
+/// The counts of a finished run, from its data and what the assembler wrote.
+pub fn run_counts(
+    data: &MiningData,
+    tally: &Tally,
+    drop_short: bool,
+    bad_records_skipped: BTreeMap<String, usize>,
+    cached_passages: usize,
+) -> crate::manifest::Counts {
+    crate::manifest::Counts {
+        corpus: data.corpus.len(),
+        corpus_duplicates: data.corpus.duplicate_rows,
+        queries: data.queries.len(),
+        queries_without_positive: data.queries_without_positive,
+        rows: tally.rows,
+        negatives: tally.negatives,
+        short_rows: tally.short_rows,
+        short_rows_dropped: if drop_short { tally.short_rows } else { 0 },
+        skipped_candidates: tally.skipped.clone(),
+        bad_records_skipped,
+        max_search_depth: tally.max_depth,
+        cross_row_collisions: tally.collisions,
+        cached_passages,
+    }
+}
+
+/// Score statistics of what the assembler wrote.
+pub fn run_scores(tally: Tally) -> crate::manifest::Scores {
+    crate::manifest::Scores {
+        positive: ScoreStats::of(tally.positive_scores),
+        negative: ScoreStats::of(tally.negative_scores),
+        difference: ScoreStats::of(tally.differences),
+    }
+}
+
+/// Opens the corpus-side pieces a chunk needs besides the index: the BM25 statistics (with the
+/// lexical filter) and the perturber (with `--counterfactuals`), each from one corpus pass.
+fn corpus_statistics(
+    corpus: &data::Corpus,
+    s: &MineSettings,
+) -> Result<(Option<Bm25>, Option<crate::perturb::Perturber>)> {
+    let bm25 = match s.fn_filter()?.lexical {
+        Some(_) => Some(corpus_bm25(corpus)?),
+        None => None,
+    };
+    let perturber = match s.counterfactuals {
+        0 => None,
+        _ => Some(counterfactual::perturber(corpus, s)?),
+    };
+    Ok((bm25, perturber))
+}
+
+/// Runs the whole job in one process and writes the output and manifest.
+pub fn run(s: &MineSettings) -> Result<MineReport> {
+    s.validate()?;
+    let started = Instant::now();
+    let out = s.out.clone().ok_or_else(|| Error::Config("--out is required".into()))?;
+    crate::output::check_writable(&out)?;
+    let mut timings = BTreeMap::new();
+    let mut policy = match s.on_bad_record {
+        OnBadRecord::Fail => BadRecordPolicy::strict(),
+        OnBadRecord::Skip => BadRecordPolicy::skipping(s.max_bad_records),
+    };
+
+    let t = Instant::now();
+    let data = load_inputs(s, &mut policy)?;
+    check_minable(&data, s)?;
     timings.insert("read".to_string(), t.elapsed().as_secs_f64());
     tracing::info!(
         "read {} passages ({} exact duplicates) and {} queries with positives",
@@ -658,33 +670,13 @@ pub fn run(s: &MineSettings) -> Result<MineReport> {
         build_index(&data.corpus, &mut model, &model_hash, s, data.queries.len())?;
     timings.insert("embed_corpus".to_string(), t.elapsed().as_secs_f64());
 
-    let dim = model.embedder.dim();
     let t = Instant::now();
-    let mut miner = Miner::new(&data, index.as_ref(), s)?;
-    add_time(&mut timings, "search_select", t);
-    let t = Instant::now();
-    let perturber = match s.counterfactuals {
-        0 => None,
-        _ => {
-            let p = counterfactual::perturber(&data.corpus, s)?;
-            add_time(&mut timings, "counterfactuals", t);
-            Some(p)
-        }
-    };
-    let positive_ids: HashSet<String> = data
-        .queries
-        .iter()
-        .flat_map(|q| q.positives.iter())
-        .map(|&p| data.corpus.id(p))
-        .collect::<Result<_>>()?;
-
-    // Fixed-width formats have a column per negative, counterfactual slots included.
+    let (bm25, perturber) = corpus_statistics(&data.corpus, s)?;
+    add_time(&mut timings, "corpus_statistics", t);
+    let miner = Miner::new(&data, index.as_ref(), s, bm25)?;
+    let mut assembler = Assembler::new(&data, s)?;
     let width = s.num_negatives + s.counterfactuals;
-    let fixed = s.format.is_fixed_width();
-    let is_short = |r: &TrainingRow| r.is_short() || (fixed && r.negatives.len() < width);
-    let drop_short = s.drop_short || (fixed && !s.keep_short);
     let mut writer = TrainingSetWriter::create(&out, s.format, width, !s.no_provenance)?;
-    let mut tally = Tally::default();
     let mut query_stats = EmbedStats::default();
     let mut counterfactuals: Option<CounterfactualCounts> = None;
     let bar = crate::progress::bar(data.queries.len() as u64, "mining queries", s.no_progress);
@@ -692,36 +684,22 @@ pub fn run(s: &MineSettings) -> Result<MineReport> {
     // by the chunk, whatever the number of queries, and rows are written as each chunk completes.
     for start in (0..data.queries.len()).step_by(s.query_chunk) {
         let range = start..(start + s.query_chunk).min(data.queries.len());
-        let t = Instant::now();
-        let mut query_vectors = Vec::with_capacity(range.len() * dim);
-        let texts = data.queries[range.clone()].iter().map(|q| Ok(q.text.as_str()));
-        let stats = model.embed_iter(texts, &s.query_prompt, true, |v| {
-            query_vectors.extend_from_slice(&v);
-            Ok(())
-        })?;
+        let (chunk, counts, stats) = mine_chunk(
+            range.clone(),
+            &data,
+            &miner,
+            &mut model,
+            perturber.as_ref(),
+            &mut timings,
+        )?;
         query_stats.absorb(&stats);
-        add_time(&mut timings, "embed_queries", t);
-
-        let t = Instant::now();
-        let mined = miner.mine(range.clone(), &query_vectors)?;
-        tally.mined(&mined);
-        let mut rows = training_rows(&data, &mined, s.num_negatives)?;
-        add_time(&mut timings, "search_select", t);
-        if let Some(perturber) = &perturber {
-            let t = Instant::now();
-            let chunk = (&data.queries[range.clone()], query_vectors.as_slice());
-            let counts = counterfactual::add(&mut rows, perturber, chunk, &data.corpus, index.as_ref(), &mut model, s)?;
-            match &mut counterfactuals {
-                Some(total) => total.absorb(counts),
-                None => counterfactuals = Some(counts),
-            }
-            add_time(&mut timings, "counterfactuals", t);
+        if let Some(counts) = counts {
+            CounterfactualCounts::merge(&mut counterfactuals, counts);
         }
-
         let t = Instant::now();
-        tally.short_rows += rows.iter().filter(|r| is_short(r)).count();
-        rows.retain(|r| !(drop_short && is_short(r)));
-        tally.written(&rows, &positive_ids);
+        let rows = assembler.rows(chunk)?;
+        add_time(&mut timings, "search_select", t);
+        let t = Instant::now();
         writer.write(&rows)?;
         add_time(&mut timings, "write", t);
         bar.inc(range.len() as u64);
@@ -738,6 +716,14 @@ pub fn run(s: &MineSettings) -> Result<MineReport> {
         .iter()
         .map(|p| InputFile::of(p))
         .collect::<Result<Vec<_>>>()?;
+    let drop_short = assembler.drop_short;
+    let counts = run_counts(
+        &data,
+        &assembler.tally,
+        drop_short,
+        policy.skipped.clone(),
+        cached_passages,
+    );
     let manifest = Manifest {
         tool: "hardneg".into(),
         version: env!("CARGO_PKG_VERSION").into(),
@@ -758,27 +744,9 @@ pub fn run(s: &MineSettings) -> Result<MineReport> {
             sessions: Some(model.sessions),
             ..s.clone()
         })
-        .expect("settings serialize"),
-        counts: crate::manifest::Counts {
-            corpus: data.corpus.len(),
-            corpus_duplicates: data.corpus.duplicate_rows,
-            queries: data.queries.len(),
-            queries_without_positive: data.queries_without_positive,
-            rows: tally.rows,
-            negatives: tally.negatives,
-            short_rows: tally.short_rows,
-            short_rows_dropped: if drop_short { tally.short_rows } else { 0 },
-            skipped_candidates: tally.skipped,
-            bad_records_skipped: policy.skipped.clone(),
-            max_search_depth: tally.max_depth,
-            cross_row_collisions: tally.collisions,
-            cached_passages,
-        },
-        scores: crate::manifest::Scores {
-            positive: ScoreStats::of(tally.positive_scores),
-            negative: ScoreStats::of(tally.negative_scores),
-            difference: ScoreStats::of(tally.differences),
-        },
+        .map_err(|e| Error::Config(format!("settings do not serialize: {e}")))?,
+        counts,
+        scores: run_scores(assembler.tally),
         embedding: BTreeMap::from([
             ("corpus".to_string(), corpus_stats),
             ("queries".to_string(), query_stats),
@@ -787,12 +755,12 @@ pub fn run(s: &MineSettings) -> Result<MineReport> {
         timings,
         outputs: outputs.iter().map(|p| p.display().to_string()).collect(),
     };
-    let json = serde_json::to_vec_pretty(&manifest).expect("manifest serializes");
-    write_atomic(&manifest_path(&out), &json)?;
+    manifest.write(&out)?;
     let summary = manifest.summary();
     Ok(MineReport {
         manifest,
         outputs,
         summary,
+        manifest_path: crate::output::manifest_path(&out),
     })
 }

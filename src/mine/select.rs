@@ -44,7 +44,7 @@ pub struct SelectParams {
 }
 
 /// Why a candidate was not used.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
 pub enum SkipReason {
     /// A labelled positive of the query.
     Positive,

@@ -1,7 +1,7 @@
 //! The rows a mining run produces, before they take the shape of an output format.
 
 /// One edit that turned a positive into a counterfactual negative.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Edit {
     /// Family (`number`, `negation`, `comparative`, `antonym`).
     pub family: String,

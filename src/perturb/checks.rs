@@ -140,6 +140,18 @@ impl BigramTable {
         }
     }
 
+    /// The attested bigrams as hashes, sorted (what a run folder stores).
+    pub fn hashes(&self) -> Vec<u64> {
+        let mut v: Vec<u64> = self.seen.iter().copied().collect();
+        v.sort_unstable();
+        v
+    }
+
+    /// Adds bigrams stored by [`BigramTable::hashes`].
+    pub fn extend_hashes(&mut self, hashes: impl IntoIterator<Item = u64>) {
+        self.seen.extend(hashes);
+    }
+
     /// Distinct bigrams held.
     pub fn len(&self) -> usize {
         self.seen.len()

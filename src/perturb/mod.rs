@@ -164,6 +164,16 @@ impl Perturber {
         self.bigrams.add_text(text);
     }
 
+    /// The fluency table's bigrams as hashes (see [`checks::BigramTable::hashes`]).
+    pub fn bigram_hashes(&self) -> Vec<u64> {
+        self.bigrams.hashes()
+    }
+
+    /// Adds bigrams stored by [`Perturber::bigram_hashes`] (instead of learning the corpus again).
+    pub fn extend_bigrams(&mut self, hashes: impl IntoIterator<Item = u64>) {
+        self.bigrams.extend_hashes(hashes);
+    }
+
     /// Distinct bigrams the fluency check knows.
     pub fn known_bigrams(&self) -> usize {
         self.bigrams.len()
@@ -405,7 +415,7 @@ pub struct Item<'a> {
 }
 
 /// Counts of one batch of perturbations, for reports and manifests.
-#[derive(Debug, Default, Clone, serde::Serialize)]
+#[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
 pub struct BatchReport {
     /// Texts seen.
     pub texts: usize,

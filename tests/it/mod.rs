@@ -4,4 +4,5 @@ mod errors;
 mod false_negatives;
 mod mine;
 mod reliability;
+mod stages;
 mod util;
