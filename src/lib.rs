@@ -30,6 +30,7 @@ pub mod error;
 pub mod filter;
 pub mod index;
 pub mod input;
+pub mod language;
 pub mod manifest;
 pub mod mine;
 pub mod output;
@@ -40,6 +41,7 @@ pub mod progress;
 pub mod run;
 pub mod settings;
 pub mod stats;
+pub mod terms;
 pub mod text_store;
 
 pub use error::{Error, Result};

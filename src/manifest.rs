@@ -98,6 +98,16 @@ pub struct Scores {
     pub difference: ScoreStats,
 }
 
+/// The language of the run and what it turned off.
+#[derive(Debug, Clone, Serialize)]
+pub struct LanguageInfo {
+    /// The language, given or detected.
+    #[serde(flatten)]
+    pub language: crate::language::RunLanguage,
+    /// Counterfactual families `all` left out: their rules are English and the run is not.
+    pub counterfactual_families_left_out: Vec<String>,
+}
+
 /// The manifest.
 #[derive(Debug, Clone, Serialize)]
 pub struct Manifest {
@@ -113,6 +123,8 @@ pub struct Manifest {
     pub index: IndexInfo,
     /// Resolved configuration.
     pub config: serde_json::Value,
+    /// The language of the texts.
+    pub language: LanguageInfo,
     /// Counts.
     pub counts: Counts,
     /// Score statistics.

@@ -160,6 +160,12 @@ pub struct MineSettings {
     #[arg(long, default_value_t = 0.7)]
     pub counterfactual_min_similarity: f32,
 
+    /// Language of the texts: auto (detected from a sample of the corpus) or an ISO 639 code
+    /// (en, zh, ja, de, …). Negation, comparative and antonym edits are English rules and run only
+    /// on English; lexical terms work in every language.
+    #[arg(long, default_value = "auto")]
+    pub language: String,
+
     /// Cache corpus embeddings here (keyed by model, precision, max length, prompt and text):
     /// reruns embed only what is missing.
     #[arg(long)]

@@ -43,6 +43,10 @@ pub struct PerturbArgs {
     /// Families to use: all, or a list of number, negation, comparative, antonym.
     #[arg(long, default_value = "all")]
     pub families: String,
+    /// Language of the texts: auto (detected from the input) or an ISO 639 code; negation,
+    /// comparative and antonym edits run only on English.
+    #[arg(long, default_value = "auto")]
+    pub language: String,
     /// Extra texts (same column and id names) whose bigrams the fluency check may use.
     #[arg(long)]
     pub corpus: Option<PathBuf>,
@@ -100,6 +104,9 @@ struct PerturbReport {
     column: String,
     seed: u64,
     families: Vec<&'static str>,
+    /// Families `all` left out: English rules, and the input is not English.
+    families_left_out: Vec<&'static str>,
+    language: crate::language::RunLanguage,
     known_bigrams: usize,
     edits: BatchReport,
     below_min_similarity: usize,
@@ -116,7 +123,6 @@ struct PerturbReport {
 pub fn run(a: &PerturbArgs) -> Result<String> {
     let started = std::time::Instant::now();
     crate::output::check_writable(&a.out)?;
-    let families = FamilyName::parse_list(&a.families)?;
     if !(0.0..=1.0).contains(&a.min_similarity) {
         return Err(Error::Config("--min-similarity must be between 0 and 1".into()));
     }
@@ -128,7 +134,16 @@ pub fn run(a: &PerturbArgs) -> Result<String> {
         text: a.column.clone(),
         title: None,
     };
-    let mut perturber = Perturber::new(&families, a.seed);
+    let mut sample = Vec::new();
+    input::for_each_text(&a.input, &fields, &mut BadRecordPolicy::strict(), |_, r, _| {
+        if sample.len() < 200 {
+            sample.push(r.text);
+        }
+        Ok(())
+    })?;
+    let language = crate::language::resolve(&a.language, sample.into_iter().map(Ok))?;
+    let (families, left_out) = FamilyName::for_language(&a.families, &language)?;
+    let mut perturber = Perturber::new(&families, a.seed).for_language(&language);
     let input = Input::scan(&a.input, &fields, a.chunk, &mut perturber)?;
     if let Some(corpus) = &a.corpus {
         let mut texts = 0;
@@ -193,6 +208,8 @@ pub fn run(a: &PerturbArgs) -> Result<String> {
         column: a.column.clone(),
         seed: a.seed,
         families: families.iter().map(|f| f.name()).collect(),
+        families_left_out: left_out.iter().map(|f| f.name()).collect(),
+        language,
         known_bigrams: perturber.known_bigrams(),
         edits,
         below_min_similarity: below,

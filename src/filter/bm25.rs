@@ -5,13 +5,6 @@
 
 use std::collections::{HashMap, HashSet};
 
-/// Lowercased alphanumeric runs (Unicode-aware).
-pub fn tokens(text: &str) -> impl Iterator<Item = String> + '_ {
-    text.split(|c: char| !c.is_alphanumeric())
-        .filter(|t| !t.is_empty())
-        .map(str::to_lowercase)
-}
-
 /// BM25 with Anserini's defaults (k1 = 0.9, b = 0.4). Serializes to its statistics, so a run
 /// folder computes them once for every worker.
 #[derive(Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -35,12 +28,12 @@ impl Bm25 {
     /// Counts one more document.
     pub fn add(&mut self, text: &str) {
         let mut seen = HashSet::new();
-        for t in tokens(text) {
+        crate::terms::for_each_term(text, |t| {
             self.total_len += 1.0;
             if seen.insert(t.clone()) {
                 *self.df.entry(t).or_default() += 1;
             }
-        }
+        });
         self.docs += 1.0;
     }
 
@@ -56,7 +49,8 @@ impl Bm25 {
     /// Distinct query terms with their idf, computed once per query.
     pub fn query(&self, text: &str) -> Vec<(String, f64)> {
         let mut seen = HashSet::new();
-        tokens(text)
+        crate::terms::terms(text)
+            .into_iter()
             .filter(|t| seen.insert(t.clone()))
             .map(|t| {
                 let idf = self.idf(&t);
@@ -69,10 +63,10 @@ impl Bm25 {
     pub fn score(&self, query: &[(String, f64)], doc: &str) -> f64 {
         let mut tf: HashMap<String, u32> = HashMap::new();
         let mut len = 0usize;
-        for t in tokens(doc) {
+        crate::terms::for_each_term(doc, |t| {
             len += 1;
             *tf.entry(t).or_default() += 1;
-        }
+        });
         let norm = K1 * (1.0 - B + B * len as f64 / self.avg_len().max(1e-9));
         query
             .iter()
@@ -100,10 +94,24 @@ mod tests {
     }
 
     #[test]
-    fn tokens_are_lowercased_unicode_words() {
-        assert_eq!(
-            tokens("Café, NAÏVE-test 42").collect::<Vec<_>>(),
-            ["café", "naïve", "test", "42"]
+    fn a_chinese_paraphrase_shares_terms_with_the_query() {
+        let corpus = [
+            "北京是中国的首都。",
+            "中国的首都是北京。",
+            "上海是中国最大的城市。",
+            "东京是日本的首都。",
+        ];
+        let bm = Bm25::new(corpus.iter().copied());
+        let q = bm.query("中国的首都是哪里？");
+        let (positive, paraphrase, other) = (
+            bm.score(&q, corpus[0]),
+            bm.score(&q, corpus[1]),
+            bm.score(&q, corpus[2]),
         );
+        assert!(
+            positive > 0.0 && paraphrase >= 0.5 * positive,
+            "{positive} {paraphrase}"
+        );
+        assert!(other < paraphrase);
     }
 }

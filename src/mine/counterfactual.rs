@@ -10,6 +10,7 @@ use super::EmbeddingModel;
 use super::data::{Corpus, Query};
 use crate::error::{Error, Result};
 use crate::index::{NeighborIndex, dot};
+use crate::language::RunLanguage;
 use crate::output::{Negative, TrainingRow};
 use crate::perturb::{BatchReport, FamilyName, Item, Perturber, perturb_all};
 use crate::settings::MineSettings;
@@ -50,19 +51,20 @@ impl CounterfactualCounts {
 
 /// A perturber of the chosen families that has learned no corpus yet (its fluency table holds
 /// the shipped background bigrams).
-pub fn families_perturber(s: &MineSettings) -> Result<Perturber> {
-    let families = FamilyName::parse_list(&s.counterfactual_families)?;
-    Ok(Perturber::new(&families, s.seed))
+/// Families the language has no rules for (left out of `all`) are returned beside it.
+pub fn families_perturber(s: &MineSettings, language: &RunLanguage) -> Result<(Perturber, Vec<FamilyName>)> {
+    let (families, left_out) = FamilyName::for_language(&s.counterfactual_families, language)?;
+    Ok((Perturber::new(&families, s.seed).for_language(language), left_out))
 }
 
 /// The perturber of a run: the chosen families, with the corpus's bigrams learned in one pass over
 /// the corpus store (the fluency check).
-pub fn perturber(corpus: &Corpus, s: &MineSettings) -> Result<Perturber> {
-    let mut perturber = families_perturber(s)?;
+pub fn perturber(corpus: &Corpus, s: &MineSettings, language: &RunLanguage) -> Result<(Perturber, Vec<FamilyName>)> {
+    let (mut perturber, left_out) = families_perturber(s, language)?;
     for entry in corpus.iter() {
         perturber.learn(&entry?.2);
     }
-    Ok(perturber)
+    Ok((perturber, left_out))
 }
 
 /// Up to `--counterfactuals` edits of the positive for every row of one chunk of queries

@@ -23,6 +23,7 @@ use crate::filter::FnFilter;
 use crate::filter::bm25::Bm25;
 use crate::index::{ExactIndex, Hit, NeighborIndex, UsearchIndex, dot};
 use crate::input::{BadRecordPolicy, TextFields};
+use crate::language::RunLanguage;
 use crate::manifest::{InputFile, Manifest};
 use crate::output::TrainingSetWriter;
 use crate::settings::{MineSettings, OnBadRecord};
@@ -625,16 +626,35 @@ pub fn run_scores(tally: Tally) -> crate::manifest::Scores {
 fn corpus_statistics(
     corpus: &data::Corpus,
     s: &MineSettings,
-) -> Result<(Option<Bm25>, Option<crate::perturb::Perturber>)> {
+    language: &RunLanguage,
+) -> Result<(Option<Bm25>, Option<crate::perturb::Perturber>, Vec<String>)> {
     let bm25 = match s.fn_filter()?.lexical {
         Some(_) => Some(corpus_bm25(corpus)?),
         None => None,
     };
-    let perturber = match s.counterfactuals {
-        0 => None,
-        _ => Some(counterfactual::perturber(corpus, s)?),
+    let (perturber, left_out) = match s.counterfactuals {
+        0 => (None, Vec::new()),
+        _ => {
+            let (p, left_out) = counterfactual::perturber(corpus, s, language)?;
+            (Some(p), left_out.iter().map(|f| f.name().to_string()).collect())
+        }
     };
-    Ok((bm25, perturber))
+    Ok((bm25, perturber, left_out))
+}
+
+/// The run's language: `--language`, or detected from the corpus's first passages.
+pub fn corpus_language(corpus: &data::Corpus, s: &MineSettings) -> Result<RunLanguage> {
+    let language = crate::language::resolve(&s.language, corpus.iter().map(|e| e.map(|(_, _, text)| text)))?;
+    tracing::info!(
+        "language: {} ({}{})",
+        language.code,
+        language.source,
+        language
+            .confidence
+            .map(|c| format!(", confidence {c}"))
+            .unwrap_or_default()
+    );
+    Ok(language)
 }
 
 /// Runs the whole job in one process and writes the output and manifest.
@@ -671,7 +691,8 @@ pub fn run(s: &MineSettings) -> Result<MineReport> {
     timings.insert("embed_corpus".to_string(), t.elapsed().as_secs_f64());
 
     let t = Instant::now();
-    let (bm25, perturber) = corpus_statistics(&data.corpus, s)?;
+    let language = corpus_language(&data.corpus, s)?;
+    let (bm25, perturber, left_out) = corpus_statistics(&data.corpus, s, &language)?;
     add_time(&mut timings, "corpus_statistics", t);
     let miner = Miner::new(&data, index.as_ref(), s, bm25)?;
     let mut assembler = Assembler::new(&data, s)?;
@@ -745,6 +766,10 @@ pub fn run(s: &MineSettings) -> Result<MineReport> {
             ..s.clone()
         })
         .map_err(|e| Error::Config(format!("settings do not serialize: {e}")))?,
+        language: crate::manifest::LanguageInfo {
+            language,
+            counterfactual_families_left_out: left_out,
+        },
         counts,
         scores: run_scores(assembler.tally),
         embedding: BTreeMap::from([

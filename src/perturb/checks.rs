@@ -40,9 +40,15 @@ pub fn budget(source_tokens: usize) -> usize {
 }
 
 /// Checks an edited sentence against its source sentence (both as tokens).
-pub fn check_edit(source: &[Token], edited: &[Token], source_text: &str, edited_text: &str) -> Result<(), Rejection> {
-    let before = text::content_stems(source);
-    let after = text::content_stems(edited);
+pub fn check_edit(
+    source: &[Token],
+    edited: &[Token],
+    source_text: &str,
+    edited_text: &str,
+    english: bool,
+) -> Result<(), Rejection> {
+    let before = text::content_stems(source, english);
+    let after = text::content_stems(edited, english);
     let changed = multiset_difference(&before, &after);
     if changed == 0 {
         return Err(Rejection::NoContentChange);
@@ -209,7 +215,7 @@ mod tests {
     use crate::perturb::text::tokens;
 
     fn check(a: &str, b: &str) -> Result<(), Rejection> {
-        check_edit(&tokens(a, 0), &tokens(b, 0), a, b)
+        check_edit(&tokens(a, 0), &tokens(b, 0), a, b, true)
     }
 
     #[test]

@@ -20,6 +20,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use crate::error::{Error, Result};
+use crate::language::RunLanguage;
 use crate::output::Edit;
 use checks::{BigramTable, Rejection};
 use text::Sentence;
@@ -76,6 +77,36 @@ impl FamilyName {
             return Err(Error::Config("no counterfactual family given".into()));
         }
         Ok(out)
+    }
+
+    /// Whether the family's rules apply to text in `language`: digits are the same in every
+    /// language; negation, comparatives and antonyms are English rules.
+    pub fn supports(self, language: &RunLanguage) -> bool {
+        self == FamilyName::Number || language.is_english()
+    }
+
+    /// The families of `list` for a run in `language`, and those `all` left out because the
+    /// language has no rules for them. Naming an unsupported family is an error that says which
+    /// families are available.
+    pub fn for_language(list: &str, language: &RunLanguage) -> Result<(Vec<FamilyName>, Vec<FamilyName>)> {
+        let asked = Self::parse_list(list)?;
+        let (kept, left_out): (Vec<FamilyName>, Vec<FamilyName>) = asked.iter().partition(|f| f.supports(language));
+        if list.trim() != "all"
+            && let Some(f) = left_out.first()
+        {
+            let available: Vec<&str> = Self::ALL
+                .iter()
+                .filter(|f| f.supports(language))
+                .map(|f| f.name())
+                .collect();
+            return Err(Error::Config(format!(
+                "counterfactual family `{}` has English rules only and this run's language is `{}`: available families are {}",
+                f.name(),
+                language.code,
+                available.join(", ")
+            )));
+        }
+        Ok((kept, left_out))
     }
 
     fn rules(self) -> Box<dyn Family> {
@@ -142,6 +173,8 @@ pub struct Perturber {
     families: Vec<Box<dyn Family>>,
     seed: u64,
     bigrams: BigramTable,
+    /// Whether the text is English: query matching stems words only then.
+    english: bool,
 }
 
 impl Perturber {
@@ -156,7 +189,14 @@ impl Perturber {
             families,
             seed,
             bigrams,
+            english: true,
         }
+    }
+
+    /// The same perturber for text in `language`: query matching uses stems only for English.
+    pub fn for_language(mut self, language: &RunLanguage) -> Self {
+        self.english = language.is_english();
+        self
     }
 
     /// Adds a text's bigrams to the fluency table (feed it the corpus).
@@ -183,7 +223,13 @@ impl Perturber {
     /// sentences that overlap it most are edited, so the edited passage stops answering it.
     pub fn propose(&self, item: &str, text: &str, query: Option<&str>) -> Proposals {
         let sentences = text::sentences(text);
-        let order = sentence_order(&sentences, query, item_seed(self.seed, item, "sentences"));
+        let order = sentence_order(
+            text,
+            &sentences,
+            query,
+            self.english,
+            item_seed(self.seed, item, "sentences"),
+        );
         let mut out = Proposals::default();
         let mut candidates = Vec::new();
         for family in &self.families {
@@ -222,7 +268,13 @@ impl Perturber {
         let source_sentence = &text[sentence.start..sentence.end];
         let edited_sentence = &edited[sentence.start..new_end];
         let edited_tokens = text::tokens(edited_sentence, sentence.start);
-        checks::check_edit(&sentence.tokens, &edited_tokens, source_sentence, edited_sentence)?;
+        checks::check_edit(
+            &sentence.tokens,
+            &edited_tokens,
+            source_sentence,
+            edited_sentence,
+            self.english,
+        )?;
         let span_end = c.start + c.replacement.len();
         let inside: Vec<usize> = (0..edited_tokens.len())
             .filter(|&i| edited_tokens[i].start < span_end && edited_tokens[i].end > c.start)
@@ -254,9 +306,9 @@ pub fn item_seed(seed: u64, item: &str, purpose: &str) -> u64 {
 }
 
 /// Sentences to edit, best first: with a query, those sharing at least half as many content
-/// stems with it as the best one (none when no sentence shares any, unless the text is a single
+/// terms with it as the best one (none when no sentence shares any, unless the text is a single
 /// sentence); without one, every sentence in a seeded order.
-fn sentence_order(sentences: &[Sentence], query: Option<&str>, seed: u64) -> Vec<usize> {
+fn sentence_order(text: &str, sentences: &[Sentence], query: Option<&str>, english: bool, seed: u64) -> Vec<usize> {
     let Some(query) = query else {
         let mut order: Vec<usize> = (0..sentences.len()).collect();
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
@@ -266,12 +318,14 @@ fn sentence_order(sentences: &[Sentence], query: Option<&str>, seed: u64) -> Vec
     if sentences.len() == 1 {
         return vec![0];
     }
-    let wanted: HashSet<String> = text::content_stems(&text::tokens(query, 0)).into_iter().collect();
+    let wanted: HashSet<String> = text::content_terms(query, english).into_iter().collect();
     let overlaps: Vec<usize> = sentences
         .iter()
         .map(|s| {
-            let stems: HashSet<String> = text::content_stems(&s.tokens).into_iter().collect();
-            stems.intersection(&wanted).count()
+            let terms: HashSet<String> = text::content_terms(&text[s.start..s.end], english)
+                .into_iter()
+                .collect();
+            terms.intersection(&wanted).count()
         })
         .collect();
     let best = overlaps.iter().copied().max().unwrap_or(0);

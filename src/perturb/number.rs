@@ -269,10 +269,13 @@ fn digits(text: &str, s: &Sentence, i: usize, rng: &mut ChaCha8Rng) -> Option<(S
     let after = text[t.end..].chars().next();
     let next = s.word(i as isize + 1);
     let percent = next == "%" || next == "percent" || (next == "per" && s.word(i as isize + 2) == "cent");
+    // Scripts written without spaces put numbers right against their words (`有2154万人`), and
+    // have punctuation of their own: both are boundaries there.
+    let boundary = |c: char| c.is_whitespace() || crate::terms::is_unspaced_script(c);
     // Glued to letters, slashes or brackets: an id, a citation marker or an enumerator.
-    if before.is_some_and(|c| !(c.is_whitespace() || c == '(' || c == '~' || c == '$' || c == '£' || c == '€' || c == '≈'))
+    if before.is_some_and(|c| !(boundary(c) || "(~$£€≈（，、：".contains(c)))
         || before == Some('(') && !percent
-        || after.is_some_and(|c| !(c.is_whitespace() || ",;:%.-–)".contains(c)))
+        || after.is_some_and(|c| !(boundary(c) || ",;:%.-–)，。、；：）％".contains(c)))
         // "1)" and "(1)" are enumerators; "(n = 30)" is a quantity.
         || after == Some(')') && (before == Some('(') || i == 0 || s.tokens[i - 1].kind == TokenKind::Punct && s.word(i as isize - 1) != "=")
         || (i == 0 && matches!(next, "." | ")" | ":"))
@@ -517,5 +520,21 @@ mod tests {
                 other => panic!("edited {other}"),
             }
         }
+    }
+
+    #[test]
+    fn numbers_against_chinese_and_japanese_words_are_quantities() {
+        let zh = edits("北京有2154万常住人口，地铁总里程超过700公里。");
+        let edited: std::collections::BTreeSet<&str> = zh.iter().map(|(o, _)| o.as_str()).collect();
+        assert_eq!(edited.into_iter().collect::<Vec<_>>(), ["2154", "700"]);
+        assert!(zh.iter().all(|(o, n)| o != n && n.chars().all(|c| c.is_ascii_digit())));
+        assert!(
+            edits("東京スカイツリーの高さは634メートルである。")
+                .iter()
+                .all(|(o, _)| o == "634")
+        );
+        assert!(!edits("東京スカイツリーの高さは634メートルである。").is_empty());
+        // Ids glued to Latin letters stay untouched in any script.
+        assert!(edits("型号A320的飞机").is_empty());
     }
 }

@@ -166,8 +166,20 @@ pub fn stem(lower: &str) -> String {
         .into_owned()
 }
 
-/// Stems of the content tokens of a text (numbers included, function words out, negations in).
-pub fn content_stems(tokens: &[Token]) -> Vec<String> {
+/// Content terms of a text for matching it against a query. English: stems of its content words
+/// (numbers in, function words out, negations in). Other languages: the shared lexical terms
+/// ([`crate::terms`]: CJK as character bigrams, no stemming).
+pub fn content_terms(text: &str, english: bool) -> Vec<String> {
+    if english {
+        content_stems(&tokens(text, 0), true)
+    } else {
+        crate::terms::terms(text)
+    }
+}
+
+/// Content tokens of a text (numbers included, function words out, negations in), stemmed with
+/// the English stemmer when `english`, else as they are (lower case).
+pub fn content_stems(tokens: &[Token], english: bool) -> Vec<String> {
     tokens
         .iter()
         .filter(|t| match t.kind {
@@ -176,7 +188,7 @@ pub fn content_stems(tokens: &[Token]) -> Vec<String> {
             TokenKind::Punct => false,
         })
         .map(|t| {
-            if t.kind == TokenKind::Word {
+            if english && t.kind == TokenKind::Word {
                 stem(&t.lower)
             } else {
                 t.lower.clone()
@@ -281,7 +293,7 @@ mod tests {
 
     #[test]
     fn content_stems_keep_negation_and_numbers() {
-        let stems = content_stems(&tokens("The rates are not increasing by 5", 0));
+        let stems = content_stems(&tokens("The rates are not increasing by 5", 0), true);
         assert_eq!(stems, ["rate", "not", "increas", "5"]);
     }
 }

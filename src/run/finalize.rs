@@ -184,6 +184,10 @@ pub fn finalize(run: &RunDir, no_progress: bool) -> Result<MineReport> {
             bytes: sum_detail(&markers[&Stage::BuildIndex], "bytes"),
         },
         config,
+        language: crate::manifest::LanguageInfo {
+            language: plan.language.clone(),
+            counterfactual_families_left_out: plan.families_left_out.clone(),
+        },
         counts,
         scores: run_scores(assembler.tally),
         embedding: BTreeMap::from([

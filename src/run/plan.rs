@@ -209,6 +209,10 @@ pub struct Plan {
     pub layout: Layout,
     /// What ingesting found.
     pub ingested: Ingested,
+    /// The language of the texts (given or detected at plan time).
+    pub language: crate::language::RunLanguage,
+    /// Counterfactual families left out for that language.
+    pub families_left_out: Vec<String>,
     /// SHA-256 of everything above, carried by every marker.
     pub hash: String,
 }
@@ -271,6 +275,8 @@ impl Plan {
             "model": self.model,
             "layout": self.layout,
             "ingested": self.ingested,
+            "language": self.language,
+            "families_left_out": self.families_left_out,
         });
         format!("{:x}", Sha256::digest(body.to_string().as_bytes()))
     }
@@ -415,13 +421,29 @@ pub fn plan(run: &RunDir, s: &MineSettings, shards: (usize, usize, usize)) -> Re
         layout.index.extension(),
         shards.2
     );
+    for (stage, spans, unit) in [
+        ("embed-corpus", &layout.corpus_shards, "--sort-window"),
+        ("mine-queries", &layout.query_shards, "--query-chunk"),
+    ] {
+        let empty = spans.iter().filter(|s| s.is_empty()).count();
+        if empty > 0 {
+            tracing::warn!(
+                "{empty} of {} {stage} shards are empty: a shard covers whole units of {unit}; lower {unit} to spread the work (mine with the same value writes the same output)",
+                spans.len()
+            );
+        }
+    }
+    let language = crate::mine::corpus_language(&data.corpus, s)?;
     parts::write_corpus(run, &data.corpus, &layout)?;
     parts::write_queries(run, &data.queries)?;
     if s.fn_filter()?.lexical.is_some() {
         parts::write_bm25(run, &crate::mine::corpus_bm25(&data.corpus)?)?;
     }
+    let mut families_left_out = Vec::new();
     if s.counterfactuals > 0 {
-        parts::write_bigrams(run, &crate::mine::counterfactual::perturber(&data.corpus, s)?)?;
+        let (perturber, left_out) = crate::mine::counterfactual::perturber(&data.corpus, s, &language)?;
+        parts::write_bigrams(run, &perturber)?;
+        families_left_out = left_out.iter().map(|f| f.name().to_string()).collect();
     }
     let mut plan = Plan {
         format: PLAN_FORMAT,
@@ -441,6 +463,8 @@ pub fn plan(run: &RunDir, s: &MineSettings, shards: (usize, usize, usize)) -> Re
             queries_without_positive: data.queries_without_positive,
             bad_records_skipped: policy.skipped.clone(),
         },
+        language,
+        families_left_out,
         hash: String::new(),
     };
     plan.hash = plan.compute_hash();

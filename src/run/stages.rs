@@ -256,7 +256,7 @@ fn mine_queries(run: &RunDir, plan: &Plan, shard: Shard, s: &MineSettings) -> Re
     let perturber = match s.counterfactuals {
         0 => None,
         _ => {
-            let mut p = counterfactual::families_perturber(s)?;
+            let (mut p, _) = counterfactual::families_perturber(s, &plan.language)?;
             parts::read_bigrams(run, &mut p)?;
             Some(p)
         }

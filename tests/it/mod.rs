@@ -2,6 +2,7 @@ mod counterfactuals;
 mod embed;
 mod errors;
 mod false_negatives;
+mod languages;
 mod mine;
 mod reliability;
 mod stages;
