@@ -42,8 +42,58 @@ fn fold(word: &str) -> String {
     }
 }
 
-/// Calls `each` with every term of `text`, in order.
+/// Calls `each` with every term of `text`, in order. Word segmentation never joins across
+/// whitespace, so the text is cut at ASCII whitespace first: pure-ASCII pieces (most of English
+/// text) take [`ascii_terms`], the rest the full Unicode path; both give the same terms.
 pub fn for_each_term(text: &str, mut each: impl FnMut(String)) {
+    for piece in text.split_ascii_whitespace() {
+        if piece.is_ascii() {
+            ascii_terms(piece, &mut each);
+        } else {
+            unicode_terms(piece, &mut each);
+        }
+    }
+}
+
+/// Word segmentation (UAX #29) of ASCII text: letters, digits and `_` join; `:`, `.` and `'`
+/// join two letters (`can't`, `e.g`); `,`, `;`, `.` and `'` join two digits (`3.5`, `1,000`).
+fn ascii_terms(text: &str, each: &mut impl FnMut(String)) {
+    let b = text.as_bytes();
+    let word = |c: u8| c.is_ascii_alphanumeric() || c == b'_';
+    let mut i = 0;
+    while i < b.len() {
+        if !word(b[i]) {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        i += 1;
+        loop {
+            if i < b.len() && word(b[i]) {
+                i += 1;
+            } else if i + 1 < b.len() && word(b[i + 1]) {
+                let (prev, mid, next) = (b[i - 1], b[i], b[i + 1]);
+                let letters =
+                    prev.is_ascii_alphabetic() && next.is_ascii_alphabetic() && matches!(mid, b':' | b'.' | b'\'');
+                let digits =
+                    prev.is_ascii_digit() && next.is_ascii_digit() && matches!(mid, b',' | b';' | b'.' | b'\'');
+                if !(letters || digits) {
+                    break;
+                }
+                i += 2;
+            } else {
+                break;
+            }
+        }
+        let w = &b[start..i];
+        if w.iter().any(u8::is_ascii_alphanumeric) {
+            each(text[start..i].to_ascii_lowercase());
+        }
+    }
+}
+
+/// The full path: NFKC, word segmentation, bigrams of unspaced scripts, case folding.
+fn unicode_terms(text: &str, each: &mut impl FnMut(String)) {
     let normalized;
     let text = if is_nfkc_quick(text.chars()) == IsNormalized::Yes {
         text
@@ -72,7 +122,7 @@ pub fn for_each_term(text: &str, mut each: impl FnMut(String)) {
             run.extend(segment.graphemes(true));
             continue;
         }
-        flush(&mut run, &mut each);
+        flush(&mut run, each);
         if segment.chars().any(char::is_alphanumeric) {
             // NFKC can leave a space before a combining mark (`ﹲ` → ` ٌ`), which segments as one.
             if segment.contains(char::is_whitespace) {
@@ -82,7 +132,7 @@ pub fn for_each_term(text: &str, mut each: impl FnMut(String)) {
             }
         }
     }
-    flush(&mut run, &mut each);
+    flush(&mut run, each);
 }
 
 /// The terms of `text`, in order.
@@ -158,6 +208,16 @@ mod tests {
                 prop_assert!(!term.is_empty());
                 prop_assert!(!term.chars().any(char::is_whitespace));
             }
+        }
+
+        #[test]
+        fn the_ascii_path_segments_as_the_unicode_path_does(text in "[a-zA-Z0-9_.,;:'\"()!?/ -]{0,40}") {
+            let (mut fast, mut full) = (Vec::new(), Vec::new());
+            for piece in text.split_ascii_whitespace() {
+                ascii_terms(piece, &mut |t| fast.push(t));
+                unicode_terms(piece, &mut |t| full.push(t));
+            }
+            prop_assert_eq!(fast, full);
         }
 
         #[test]
