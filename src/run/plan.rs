@@ -409,6 +409,13 @@ pub fn plan(run: &RunDir, s: &MineSettings, shards: (usize, usize, usize)) -> Re
     };
     let data = load_inputs(s, &mut policy)?;
     check_minable(&data, s)?;
+    if shards.1 > data.corpus.len() {
+        return Err(Error::Config(format!(
+            "--index-partitions {} is more than the corpus's {} passages",
+            shards.1,
+            data.corpus.len()
+        )));
+    }
     let model = EmbeddingModel::open(s)?;
     let layout = Layout::new(&data.corpus.canonical, data.queries.len(), shards, s);
     tracing::info!(

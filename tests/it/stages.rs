@@ -316,3 +316,70 @@ fn hnsw_partitions_share_most_negatives_with_exact_search() {
         "{shared} of {total} negatives shared"
     );
 }
+
+#[test]
+fn two_workers_racing_on_one_shard_leave_one_valid_part() {
+    let dir = tmp();
+    let (run, out, mined) = (
+        dir.path().join("run"),
+        dir.path().join("staged.parquet"),
+        dir.path().join("mine.parquet"),
+    );
+    mine(&mined, &["--format", "n-tuple"]);
+    assert!(plan(&run, &out, (1, 1, 1), &["--format", "n-tuple"]).status.success());
+    stage(&run, "embed-corpus", "0/1");
+    stage(&run, "build-index", "0/1");
+    let r = run.display().to_string();
+    let racer = || {
+        Command::new(env!("CARGO_BIN_EXE_hardneg"))
+            .args(["stage", "mine-queries", "--run", &r, "--shard", "0/1", "--no-progress"])
+            .current_dir(root())
+            .output()
+            .unwrap()
+    };
+    let (a, b) = std::thread::scope(|s| {
+        let a = s.spawn(racer);
+        let b = s.spawn(racer);
+        (a.join().unwrap(), b.join().unwrap())
+    });
+    assert!(a.status.success() && b.status.success());
+    let leftovers: Vec<String> = std::fs::read_dir(run.join("mined"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(leftovers, ["part-00000.jsonl.gz"]);
+    ok(&["finalize", "--run", &r]);
+    assert!(bytes(&out) == bytes(&mined));
+}
+
+#[test]
+fn embed_corpus_takes_cached_vectors_and_writes_the_same_output() {
+    let dir = tmp();
+    let (run, out) = (dir.path().join("run"), dir.path().join("staged.parquet"));
+    let cache = dir.path().join("cache").display().to_string();
+    assert!(plan(&run, &out, (1, 1, 1), &["--format", "n-tuple"]).status.success());
+    let r = run.display().to_string();
+    let embed = || {
+        ok(&[
+            "stage",
+            "embed-corpus",
+            "--run",
+            &r,
+            "--shard",
+            "0/1",
+            "--cache",
+            &cache,
+            "--no-progress",
+        ])
+    };
+    embed();
+    let first = read_parquet(&run.join("vectors/part-00000.parquet")).num_rows();
+    std::fs::remove_file(run.join("done/embed-corpus/00000-of-00001.json")).unwrap();
+    embed();
+    let marker: serde_json::Value =
+        serde_json::from_slice(&bytes(&run.join("done/embed-corpus/00000-of-00001.json"))).unwrap();
+    // Every distinct passage came from the cache; none was embedded again.
+    assert_eq!(marker["detail"]["embedding"]["texts"], 0);
+    assert!(marker["detail"]["cached"].as_u64() > Some(200));
+    assert_eq!(read_parquet(&run.join("vectors/part-00000.parquet")).num_rows(), first);
+}
