@@ -43,7 +43,7 @@ done
 
 STATUS=$("$BIN" status --run "$RUN" --json) || exit 2
 # "<stage> <shard count> <comma list of shards not done>" per stage.
-TODO=$(python3 -c '
+PENDING=$(python3 -c '
 import json, sys
 for st in json.load(sys.stdin)["stages"]:
     todo = [str(s["index"]) for s in st["shards"] if s["state"] != "done"]
@@ -71,7 +71,7 @@ while read -r STAGE TOTAL SHARDS; do
   echo "$STAGE: job $JOB, shards $SHARDS of $TOTAL"
   DEP=(--dependency "afterok:$JOB")
   JOBS+=("$JOB")
-done <<<"$TODO"
+done <<<"$PENDING"
 
 WAIT_FLAG=()
 [[ $WAIT == 1 ]] && WAIT_FLAG=(--wait)
