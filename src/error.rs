@@ -62,6 +62,15 @@ impl Error {
         }
     }
 
+    /// A part file that cannot be opened: a missing one is named as such.
+    pub fn part(path: &std::path::Path, source: std::io::Error) -> Self {
+        if source.kind() == std::io::ErrorKind::NotFound {
+            Error::input(path, "part is missing")
+        } else {
+            Error::io(path, source)
+        }
+    }
+
     /// A record-level error at `path:line`.
     pub fn record(path: impl Into<PathBuf>, line: usize, message: impl Into<String>) -> Self {
         Error::BadRecord {

@@ -152,7 +152,7 @@ impl ExactIndex {
     pub fn load(path: &std::path::Path) -> Result<Self> {
         use std::io::Read;
         let bad = |why: &str| Error::Index(format!("{} is not a saved exact index: {why}", path.display()));
-        let file = std::fs::File::open(path).map_err(|e| crate::run::parts::missing_part(path, e))?;
+        let file = std::fs::File::open(path).map_err(|e| Error::part(path, e))?;
         let mut input = std::io::BufReader::with_capacity(1 << 20, file);
         let mut header = [0u8; SAVED_MAGIC.len() + 13];
         input.read_exact(&mut header).map_err(|_| bad("too short"))?;

@@ -59,11 +59,6 @@ fn sum_detail(markers: &[Marker], key: &str) -> usize {
         .sum::<u64>() as usize
 }
 
-/// The path of the finalize marker.
-pub fn finalized(run: &RunDir) -> std::path::PathBuf {
-    run.root().join("done/finalize.json")
-}
-
 /// Writes the training set and its manifest from a complete run folder.
 pub fn finalize(run: &RunDir, no_progress: bool) -> Result<MineReport> {
     let started = Instant::now();
@@ -207,7 +202,7 @@ pub fn finalize(run: &RunDir, no_progress: bool) -> Result<MineReport> {
         started.elapsed().as_secs_f64(),
         serde_json::json!({ "out": out }),
     )
-    .write(&finalized(run))?;
+    .write(&run.finalized())?;
     let summary = manifest.summary();
     Ok(MineReport {
         manifest,

@@ -22,7 +22,8 @@
 //! vectors/part-<i>.parquet       embed-corpus i: row, embedding
 //! index/p-<p>.{exact,usearch}    build-index p
 //! mined/part-<j>.jsonl.gz        mine-queries j: per query, its selection and counterfactuals
-//! done/<stage>/<i>-of-<n>.json   markers; failed/… the last failure of a shard
+//! done/<stage>/<i>-of-<n>.json   markers (done/finalize.json last of all); failed/… a shard's last failure
+//! logs/<stage>/<i>-of-<n>.log    each shard's log, kept by the launchers
 //! ```
 
 pub mod finalize;
@@ -188,10 +189,9 @@ impl RunDir {
             .join(format!("started/{stage}/{:05}-of-{:05}.json", shard.index, shard.count))
     }
 
-    /// Where launchers keep each shard's log.
-    pub fn log(&self, stage: &str, shard: Shard) -> PathBuf {
-        self.root
-            .join(format!("logs/{stage}/{:05}-of-{:05}.log", shard.index, shard.count))
+    /// The marker `finalize` writes last.
+    pub fn finalized(&self) -> PathBuf {
+        self.root.join("done/finalize.json")
     }
 }
 

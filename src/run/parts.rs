@@ -11,6 +11,7 @@ use arrow::array::{
     Array, ArrayRef, AsArray, FixedSizeListArray, Float32Array, ListArray, RecordBatch, StringArray, UInt32Array,
 };
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, UInt32Type};
+use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use serde::{Deserialize, Serialize};
 
@@ -63,21 +64,12 @@ impl PartWriter {
 
 /// Every record batch of a Parquet part, in order.
 fn read_batches(path: &Path) -> Result<impl Iterator<Item = Result<RecordBatch>> + Send + use<>> {
-    let file = File::open(path).map_err(|e| missing_part(path, e))?;
+    let file = File::open(path).map_err(|e| Error::part(path, e))?;
     let reader = ParquetRecordBatchReaderBuilder::try_new(file)
         .and_then(|b| b.build())
         .map_err(|e| perr(path)(&e))?;
     let path = path.to_path_buf();
     Ok(reader.map(move |b| b.map_err(|e| perr(&path)(&e))))
-}
-
-/// The error for a part that cannot be opened: a missing one is named as such.
-pub fn missing_part(path: &Path, e: std::io::Error) -> Error {
-    if e.kind() == std::io::ErrorKind::NotFound {
-        Error::input(path, "part is missing")
-    } else {
-        Error::io(path, e)
-    }
 }
 
 fn column<'a>(batch: &'a RecordBatch, name: &str, path: &Path) -> Result<&'a ArrayRef> {
@@ -185,14 +177,17 @@ pub fn corpus_rows(run: &RunDir, i: usize) -> Result<impl Iterator<Item = Result
     }))
 }
 
-/// The duplicate group of every corpus row (the `canonical` column of every part).
-pub fn canonical(run: &RunDir, layout: &Layout) -> Result<Vec<u32>> {
-    let mut out = Vec::with_capacity(layout.corpus_rows());
-    for i in 0..layout.corpus_shards.len() {
-        let path = run.corpus_part(i);
-        for batch in read_batches(&path)? {
-            out.extend_from_slice(u32s(&batch?, "canonical", &path)?.values());
-        }
+/// The (row, duplicate group) pairs of corpus part `i`, reading only those two columns.
+pub fn duplicate_groups(run: &RunDir, i: usize) -> Result<Vec<(u32, u32)>> {
+    let path = run.corpus_part(i);
+    let file = File::open(&path).map_err(|e| Error::part(&path, e))?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| perr(&path)(&e))?;
+    let mask = ProjectionMask::columns(builder.parquet_schema(), ["row", "canonical"]);
+    let mut out = Vec::new();
+    for batch in builder.with_projection(mask).build().map_err(|e| perr(&path)(&e))? {
+        let batch = batch.map_err(|e| perr(&path)(&e))?;
+        let (rows, canonical) = (u32s(&batch, "row", &path)?, u32s(&batch, "canonical", &path)?);
+        out.extend(rows.values().iter().copied().zip(canonical.values().iter().copied()));
     }
     Ok(out)
 }
@@ -320,7 +315,7 @@ pub fn write_bm25(run: &RunDir, bm25: &Bm25) -> Result<()> {
 /// Reads the corpus's BM25 statistics.
 pub fn read_bm25(run: &RunDir) -> Result<Bm25> {
     let path = run.bm25();
-    let file = File::open(&path).map_err(|e| missing_part(&path, e))?;
+    let file = File::open(&path).map_err(|e| Error::part(&path, e))?;
     serde_json::from_reader(BufReader::new(flate2::read::GzDecoder::new(file)))
         .map_err(|e| Error::input(&path, format!("not BM25 statistics: {e}")))
 }
@@ -337,7 +332,7 @@ pub fn read_bigrams(run: &RunDir, perturber: &mut Perturber) -> Result<()> {
     let mut bytes = Vec::new();
     File::open(&path)
         .and_then(|mut f| f.read_to_end(&mut bytes))
-        .map_err(|e| missing_part(&path, e))?;
+        .map_err(|e| Error::part(&path, e))?;
     if bytes.len() % 8 != 0 {
         return Err(Error::input(&path, "truncated bigram table"));
     }
@@ -559,7 +554,7 @@ impl MinedPartWriter {
 
 /// Streams the chunks of a mined part, in order.
 pub fn read_mined(path: &Path) -> Result<impl Iterator<Item = Result<ReadChunk>> + use<>> {
-    let file = File::open(path).map_err(|e| missing_part(path, e))?;
+    let file = File::open(path).map_err(|e| Error::part(path, e))?;
     let lines = BufReader::new(flate2::read::GzDecoder::new(file)).lines();
     let path = path.to_path_buf();
     Ok(lines.enumerate().map(move |(n, line)| {

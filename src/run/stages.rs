@@ -174,10 +174,9 @@ fn build_index(run: &RunDir, plan: &Plan, shard: Shard) -> Result<serde_json::Va
         if corpus.end <= span.start || corpus.start >= span.end {
             continue;
         }
-        for r in parts::corpus_rows(run, i)? {
-            let r = r?;
-            if span.range().contains(&(r.row as usize)) {
-                wanted.entry(r.canonical).or_default().push(r.row - span.start as u32);
+        for (row, canonical) in parts::duplicate_groups(run, i)? {
+            if span.range().contains(&(row as usize)) {
+                wanted.entry(canonical).or_default().push(row - span.start as u32);
             }
         }
     }

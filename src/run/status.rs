@@ -113,7 +113,7 @@ pub fn status(run: &RunDir) -> Result<RunStatus> {
             shards,
         });
     }
-    let finalized = Marker::read(&super::finalize::finalized(run))?.is_some_and(|m| m.plan_hash == plan.hash);
+    let finalized = Marker::read(&run.finalized())?.is_some_and(|m| m.plan_hash == plan.hash);
     Ok(RunStatus {
         run: run.root().display().to_string(),
         plan_hash: plan.hash.clone(),
