@@ -1,7 +1,7 @@
 //! Stages over a run folder: `plan` → `stage …` → `finalize` writes the training set `mine` writes,
 //! survives a killed shard, refuses a changed plan and names what is missing.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -62,6 +62,15 @@ fn mine(out: &Path, extra: &[&str]) {
     args.extend(settings(extra));
     args.extend(["--out".into(), out.display().to_string()]);
     ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
+}
+
+/// Mines the sample (n-tuple) into `dir/mine.parquet` and plans the same settings into `dir/run`
+/// with `shards`: (run folder, the plan's output, mine's output).
+fn mined_and_planned(dir: &Path, shards: (usize, usize, usize)) -> (PathBuf, PathBuf, PathBuf) {
+    let (run, out, mined) = (dir.join("run"), dir.join("staged.parquet"), dir.join("mine.parquet"));
+    mine(&mined, &["--format", "n-tuple"]);
+    assert!(plan(&run, &out, shards, &["--format", "n-tuple"]).status.success());
+    (run, out, mined)
 }
 
 fn status_json(run: &Path) -> serde_json::Value {
@@ -125,13 +134,7 @@ fn manifest(out: &Path) -> serde_json::Value {
 #[test]
 fn a_shard_killed_mid_stage_reruns_alone_and_the_output_is_unchanged() {
     let dir = tmp();
-    let (run, out, mined) = (
-        dir.path().join("run"),
-        dir.path().join("staged.parquet"),
-        dir.path().join("mine.parquet"),
-    );
-    mine(&mined, &["--format", "n-tuple"]);
-    assert!(plan(&run, &out, (2, 1, 1), &["--format", "n-tuple"]).status.success());
+    let (run, out, mined) = mined_and_planned(dir.path(), (2, 1, 1));
     stage(&run, "embed-corpus", "0/2");
     let first = run.join("vectors/part-00000.parquet");
     let first_written = std::fs::metadata(&first).unwrap().modified().unwrap();
@@ -320,13 +323,7 @@ fn hnsw_partitions_share_most_negatives_with_exact_search() {
 #[test]
 fn two_workers_racing_on_one_shard_leave_one_valid_part() {
     let dir = tmp();
-    let (run, out, mined) = (
-        dir.path().join("run"),
-        dir.path().join("staged.parquet"),
-        dir.path().join("mine.parquet"),
-    );
-    mine(&mined, &["--format", "n-tuple"]);
-    assert!(plan(&run, &out, (1, 1, 1), &["--format", "n-tuple"]).status.success());
+    let (run, out, mined) = mined_and_planned(dir.path(), (1, 1, 1));
     stage(&run, "embed-corpus", "0/1");
     stage(&run, "build-index", "0/1");
     let r = run.display().to_string();

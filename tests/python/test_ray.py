@@ -8,25 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-BIN = ROOT / "target" / "release" / "hardneg"
-SAMPLE = ROOT / "tests" / "fixtures" / "sample"
-SETTINGS = ["--corpus", str(SAMPLE / "corpus.jsonl"), "--queries", str(SAMPLE / "queries.jsonl"),
-            "--qrels", str(SAMPLE / "qrels.tsv"), "--format", "n-tuple", "--no-progress",
-            "--sort-window", "100", "--query-chunk", "20"]
-
-
-def hardneg(*args):
-    return subprocess.run([str(BIN), *args], cwd=ROOT, capture_output=True, text=True, check=True)
-
-
-def planned(tmp_path, corpus_shards, query_shards):
-    mined = tmp_path / "mine.parquet"
-    hardneg("mine", *SETTINGS, "--out", str(mined))
-    run, out = tmp_path / "run", tmp_path / "staged.parquet"
-    hardneg("plan", "--run", str(run), "--corpus-shards", str(corpus_shards), "--query-shards", str(query_shards),
-            *SETTINGS, "--out", str(out))
-    return run, out, mined
+from stagerun import ROOT, planned
 
 
 def launcher(run, *extra, env=None):
