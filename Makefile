@@ -10,7 +10,7 @@ JOBS ?= 2
 CARGO := cargo
 BIN := target/release/hardneg
 
-.PHONY: setup build demo test check bench bench-stages fuzz clean-model slurm-local slurm-test
+.PHONY: setup build demo test check bench bench-stages fuzz clean-model slurm-local slurm-test report-check bench-report
 
 setup: $(VENV)/.ready $(MODEL_DIR)/.ready
 
@@ -54,6 +54,10 @@ BENCH_ENGINE ?= local
 bench-stages: setup build
 	$(PY) scripts/bench_stages.py --passages 100000 --engine $(BENCH_ENGINE)
 
+# Seconds to write the HTML report of a 100k-row training set (the sample's rows tiled).
+bench-report: setup build
+	$(PY) scripts/bench_report.py --rows 100000
+
 # A one-node Slurm on this machine (root: installs Debian's slurmctld, slurmd, munge).
 slurm-local:
 	bash launchers/slurm/local.sh
@@ -61,6 +65,12 @@ slurm-local:
 # The Slurm launcher on the one-node Slurm (root); .ci/run calls it after `make test`.
 slurm-test: setup build slurm-local
 	$(PY) -m pytest -q tests/cluster
+
+# The sample's report in a real browser: Debian's chromium (installed here when missing, as root),
+# headless, file:// URL, network off; a screenshot in out/report-check/. .ci/run calls it.
+report-check: setup build
+	command -v chromium >/dev/null || (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium)
+	$(PY) scripts/report_check.py --out out/report-check
 
 FUZZ_SECONDS ?= 60
 fuzz:

@@ -22,7 +22,11 @@ No fusion pass runs here: onnxruntime fuses GELU and MatMul+scale itself when th
 and the transformer optimizer's SkipLayerNormalization ran slower on CPU than the Add +
 LayerNormalization it replaces (see BENCHMARKS.md), so the plain graph is the fast one.
 
-usage: export_onnx.py SRC_MODEL_DIR OUT_DIR [--int8 [--calib PASSAGES.jsonl]]
+With --fp16 it also writes model.fp16.onnx: the encoder in float16 with float16 weights (what
+CUDA runs), pooling and normalisation in float32, checked for cosine >= 0.999 to the reference on
+onnxruntime's CPU provider.
+
+usage: export_onnx.py SRC_MODEL_DIR OUT_DIR [--int8 [--calib PASSAGES.jsonl]] [--fp16]
 """
 import argparse, json, math, re, shutil, sys
 from pathlib import Path
@@ -45,18 +49,24 @@ def load_weights(src):
     return {k[5:] if k.startswith("bert.") else k: v.astype(np.float32) for k, v in w.items()}
 
 
-def build_graph(w, cfg, plan=None):
+def build_graph(w, cfg, plan=None, half=False):
     """The encoder as an ONNX graph. With `plan` (from `int8_plan`), the graph computes the same
     function but is laid out for dynamic int8 quantization: activation channels with outlier
     ranges are divided down before the matmuls that read them (the weights' rows multiplied back
     up), and the FFN channels whose GELU output is an outlier go through a small separate path
-    whose `l{i}_x_*` matmuls stay fp32."""
+    whose `l{i}_x_*` matmuls stay fp32. With `half`, the encoder (embeddings, attention, FFN,
+    LayerNormalization) runs in float16 with float16 weights, and its output is cast to float32
+    for the pooling and normalisation, which stay float32 (the outputs keep their float32 types)."""
     H, nh = cfg["hidden_size"], cfg["num_attention_heads"]
     hd, eps = H // nh, cfg.get("layer_norm_eps", 1e-12)
     nodes, inits = [], []
 
-    def const(name, arr):
-        inits.append(numpy_helper.from_array(np.asarray(arr), name))
+    def const(name, arr, full=False):
+        """An initializer; with `half`, float32 becomes float16 unless `full` (the fp32 tail)."""
+        arr = np.asarray(arr)
+        if half and not full and arr.dtype == np.float32:
+            arr = arr.astype(np.float16)
+        inits.append(numpy_helper.from_array(arr, name))
         return name
 
     def node(op, ins, out, **attrs):
@@ -78,9 +88,9 @@ def build_graph(w, cfg, plan=None):
         return x if scale is None else node("Mul", [x, const(out + "_inv_scale", (1.0 / scale).astype(np.float32))], out)
 
     def gelu(x, out):
-        half = node("Mul", [x, const(out + "_half", np.array(0.5, np.float32))], out + "_g_half")
+        halved = node("Mul", [x, const(out + "_half", np.array(0.5, np.float32))], out + "_g_half")
         erf = node("Erf", [node("Div", [x, const(out + "_sqrt2", np.array(math.sqrt(2), np.float32))], out + "_g_div")], out + "_g_erf")
-        return node("Mul", [half, node("Add", [erf, "one_f"], out + "_g_1p")], out)
+        return node("Mul", [halved, node("Add", [erf, "one_act"], out + "_g_1p")], out)
 
     def layer_norm(x, prefix, out):
         g, b = const(prefix + ".weight", w[prefix + ".weight"]), const(prefix + ".bias", w[prefix + ".bias"])
@@ -96,9 +106,12 @@ def build_graph(w, cfg, plan=None):
         node("Gather", [const("type_emb", w["embeddings.token_type_embeddings.weight"]), "token_type_ids"], "e_type")], "e_sum")
     x = layer_norm(emb, "embeddings.LayerNorm", "e_ln")
     maskf = node("Cast", ["attention_mask"], "mask_f", to=TensorProto.FLOAT)
-    ext = node("Mul", [node("Sub", [const("one_f", np.array(1.0, np.float32)), maskf], "mask_inv"),
-                       const("mask_value", np.array(MASK_VALUE, np.float32))], "mask_add_2d")
+    ext = node("Mul", [node("Sub", [const("one_f", np.array(1.0, np.float32), full=True), maskf], "mask_inv"),
+                       const("mask_value", np.array(MASK_VALUE, np.float32), full=True)], "mask_add_2d")
+    if half:
+        ext = node("Cast", [ext], "mask_add_2d_h", to=TensorProto.FLOAT16)
     ext = node("Unsqueeze", [ext, ax12], "mask_add")  # [B,1,1,S]
+    const("one_act", np.array(1.0, np.float32))  # GELU's 1 + erf, in the encoder's type
     split_shape = const("split_shape", np.array([0, 0, nh, hd], np.int64))
     merge_shape = const("merge_shape", np.array([0, 0, H], np.int64))
     scale = const("scale", np.array(1.0 / math.sqrt(hd), np.float32))
@@ -132,14 +145,16 @@ def build_graph(w, cfg, plan=None):
             usual_out = node("Add", [parts[0], const(p + "output.dense.bias", w[p + "output.dense.bias"])], f"l{i}_out_usual")
             out = node("Add", [usual_out, parts[1]], f"l{i}_out")
         x = layer_norm(node("Add", [out, x], f"l{i}_out_res"), p + "output.LayerNorm", f"l{i}_out_ln")
+    if half:
+        x = node("Cast", [x], "encoded_f32", to=TensorProto.FLOAT)
     nodes.append(helper.make_node("Identity", [x], ["last_hidden_state"], name="last_hidden_state"))
     # Mean pooling by the mask, then L2 norm as Sqrt(ReduceSum(x*x)) (ReduceL2 changed at opset 18).
     m3 = node("Unsqueeze", [maskf, ax2], "mask_3d")
     summed = node("ReduceSum", [node("Mul", [x, m3], "masked"), ax1], "summed", keepdims=0)
-    count = node("Max", [node("ReduceSum", [m3, ax1], "count_raw", keepdims=0), const("min_count", np.array(1e-9, np.float32))], "count")
+    count = node("Max", [node("ReduceSum", [m3, ax1], "count_raw", keepdims=0), const("min_count", np.array(1e-9, np.float32), full=True)], "count")
     mean = node("Div", [summed, count], "mean_pooled")
     norm = node("Sqrt", [node("ReduceSum", [node("Mul", [mean, mean], "sq"), ax1], "sumsq", keepdims=1)], "norm_raw")
-    norm = node("Max", [norm, const("min_norm", np.array(1e-12, np.float32))], "norm")
+    norm = node("Max", [norm, const("min_norm", np.array(1e-12, np.float32), full=True)], "norm")
     nodes.append(helper.make_node("Div", [mean, norm], ["sentence_embedding"], name="sentence_embedding"))
     dyn = lambda n: helper.make_tensor_value_info(n, TensorProto.INT64, ["batch", "sequence"])
     graph = helper.make_graph(nodes, "all-MiniLM-L6-v2", [dyn("input_ids"), dyn("attention_mask"), dyn("token_type_ids")],
@@ -227,7 +242,7 @@ def check_cosine(model_path, w, cfg, tok, texts, floor):
         worst = min(worst, float(got @ ref / (np.linalg.norm(got) * np.linalg.norm(ref))))
     if worst < floor:
         sys.exit(f"export check failed: {model_path} has cosine {worst:.4f} to the reference (< {floor})")
-    print(f"verified {model_path.name} on {len(texts)} texts: min cosine {worst:.5f} (>= {floor})")
+    print(f"verified {model_path.name} on {len(texts)} texts: min cosine {worst:.6f} (>= {floor})")
 
 
 # A channel is an outlier when the largest |activation| it reaches on the calibration texts is over
@@ -387,6 +402,20 @@ def write_int8(out, w, cfg, tok, calib):
     print(f"int8 graph checked (dynamic int8 of model.onnx, {len(fp32_path)} outlier matmuls fp32)")
 
 
+# fp16 keeps about three decimal digits: on real passages the cosine to the float64 reference is
+# far above this floor (BENCHMARKS.md); the verify set's adversarial texts set it.
+FP16_COSINE_FLOOR = 0.999
+
+
+def write_fp16(out, w, cfg, tok):
+    """model.fp16.onnx: the encoder in float16 (what CUDA runs), pooling and normalisation in
+    float32. onnxruntime's CPU provider runs it too (inserting casts where it has no float16
+    kernel), which is how CI checks the graph a GPU will run."""
+    dest = out / "model.fp16.onnx"
+    save_external(build_graph(w, cfg, half=True), dest)
+    check_cosine(dest, w, cfg, tok, VERIFY_TEXTS, FP16_COSINE_FLOOR)
+
+
 def replace_folder(new, dest):
     """Puts the finished folder `new` where `dest` is (the old one is removed): between the two
     renames `dest` is briefly missing, never half written."""
@@ -402,6 +431,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("src", type=Path); ap.add_argument("out", type=Path)
     ap.add_argument("--int8", action="store_true", help="also write model.int8.onnx (dynamic quantization)")
+    ap.add_argument("--fp16", action="store_true", help="also write model.fp16.onnx (float16 encoder, for GPUs)")
     ap.add_argument("--calib", type=Path, help="JSONL passages whose activation ranges lay out the int8 graph "
                                                "(with --int8; the built-in check texts are always used too)")
     a = ap.parse_args()
@@ -419,6 +449,8 @@ def main():
     verify(out / "model.onnx", w, cfg, tok, VERIFY_TEXTS, 1e-4)
     if a.int8:
         write_int8(out, w, cfg, tok, VERIFY_TEXTS + (read_passages(a.calib) if a.calib else []))
+    if a.fp16:
+        write_fp16(out, w, cfg, tok)
     tok.save(str(out / "tokenizer.json"))
     shutil.copy(a.src / "config.json", out / "config.json")
     if (a.src / "1_Pooling" / "config.json").exists():

@@ -36,6 +36,9 @@ pub enum Command {
         /// The run folder.
         #[arg(long)]
         run: PathBuf,
+        /// Also write an HTML report of the training set here (overrides the plan's --report).
+        #[arg(long)]
+        report: Option<PathBuf>,
         /// No progress bars.
         #[arg(long)]
         no_progress: bool,
@@ -59,6 +62,27 @@ pub enum Command {
         /// Print the resolved configuration and stop.
         #[arg(long)]
         show_config: bool,
+    },
+    /// Write one offline HTML page about a training set: run, scores, filters, score profiles,
+    /// reuse, counterfactuals, examples (and false negatives with --qrels).
+    Report {
+        /// The training set (Parquet file, folder of parts, or JSONL with its sidecar).
+        path: PathBuf,
+        /// Where to write the page (default: `<path>.report.html`).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Fuller qrels: false-negative rates with intervals, and false negatives flagged.
+        #[arg(long)]
+        qrels: Option<PathBuf>,
+        /// Queries whose score profiles are shown (at most 48, what the sidecar keeps).
+        #[arg(long, default_value_t = 12)]
+        profiles: usize,
+        /// Example rows shown.
+        #[arg(long, default_value_t = 12)]
+        examples: usize,
+        /// Seed of the row samples (default: the run's seed from the manifest).
+        #[arg(long)]
+        seed: Option<u64>,
     },
     /// Check a pipeline file without running it.
     Validate {

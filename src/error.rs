@@ -48,6 +48,9 @@ pub enum Error {
     /// The vector index failed.
     #[error("index: {0}")]
     Index(String),
+    /// Drawing or rendering the HTML report failed.
+    #[error("report: {0}")]
+    Report(String),
 }
 
 /// Result alias for the library.

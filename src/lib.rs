@@ -19,6 +19,7 @@
 //! - [`filter`]: false-negative filters (margin, lexical BM25 second opinion, near-duplicates).
 //! - [`output`]: the trainer formats as Arrow/Parquet (or JSONL), written atomically.
 //! - [`manifest`], [`stats`]: the run record and the summary table.
+//! - [`report`]: one offline HTML page about a training set, with SVG plots.
 //!
 //! Environment: `ORT_DYLIB_PATH` (the ONNX Runtime library), `HARDNEG_MODEL` (default model folder).
 
@@ -38,6 +39,7 @@ pub mod paths;
 pub mod perturb;
 pub mod pipeline_file;
 pub mod progress;
+pub mod report;
 pub mod run;
 pub mod settings;
 pub mod stats;

@@ -47,7 +47,24 @@ fn bound_worker_threads(threads: Option<std::num::NonZeroUsize>) -> anyhow::Resu
 
 fn mine(settings: &hardneg::settings::MineSettings) -> anyhow::Result<()> {
     bound_worker_threads(settings.threads)?;
-    report(&hardneg::mine::run(settings)?)
+    let done = hardneg::mine::run(settings)?;
+    report(&done)?;
+    if let (Some(page), Some(out)) = (&settings.report, &settings.out) {
+        write_report(out, page, &hardneg::report::ReportOptions::default())?;
+    }
+    Ok(())
+}
+
+/// Writes the HTML report of the training set `set` to `page` and says so.
+fn write_report(
+    set: &std::path::Path,
+    page: &std::path::Path,
+    options: &hardneg::report::ReportOptions,
+) -> anyhow::Result<()> {
+    for lack in hardneg::report::write(set, page, options)? {
+        eprintln!("note: {lack}");
+    }
+    emit(&format!("wrote {}", page.display()))
 }
 
 /// Prints a finished run's summary and the files it wrote.
@@ -101,12 +118,37 @@ fn run(command: Command) -> anyhow::Result<()> {
         Command::Mine(settings) => mine(&settings),
         Command::Plan(args) => plan(&args),
         Command::Stage(args) => stage(&args),
-        Command::Finalize { run, no_progress } => {
+        Command::Finalize {
+            run,
+            report: page,
+            no_progress,
+        } => {
             bound_worker_threads(None)?;
-            report(&hardneg::run::finalize::finalize(
-                &hardneg::run::RunDir::new(&run),
-                no_progress,
-            )?)
+            let done = hardneg::run::finalize::finalize(&hardneg::run::RunDir::new(&run), no_progress)?;
+            report(&done)?;
+            let out = done.manifest.config["out"].as_str().map(std::path::PathBuf::from);
+            let page = page.or_else(|| done.manifest.config["report"].as_str().map(std::path::PathBuf::from));
+            if let (Some(page), Some(out)) = (page, out) {
+                write_report(&out, &page, &hardneg::report::ReportOptions::default())?;
+            }
+            Ok(())
+        }
+        Command::Report {
+            path,
+            out,
+            qrels,
+            profiles,
+            examples,
+            seed,
+        } => {
+            let page = out.unwrap_or_else(|| hardneg::report::default_path(&path));
+            let options = hardneg::report::ReportOptions {
+                qrels,
+                profiles,
+                examples,
+                seed,
+            };
+            write_report(&path, &page, &options)
         }
         Command::Status { run, json } => {
             let status = hardneg::run::status::status(&hardneg::run::RunDir::new(&run))?;

@@ -75,6 +75,8 @@ pub struct Counts {
     pub short_rows: usize,
     /// Short rows left out of the output.
     pub short_rows_dropped: usize,
+    /// Short rows per filter that skipped candidates of their query.
+    pub short_rows_by_filter: BTreeMap<String, usize>,
     /// Candidates skipped, by reason.
     pub skipped_candidates: BTreeMap<String, usize>,
     /// Bad input records skipped (`--on-bad-record skip`), by reason.

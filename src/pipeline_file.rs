@@ -92,7 +92,7 @@ mod tests {
         assert_eq!(s.num_negatives, 7);
         assert_eq!(s.relative_margin, Some(0.05));
         assert_eq!(s.format, crate::output::Format::NTuple);
-        assert_eq!(s.batch_size, 32, "defaults come from the flags");
+        assert_eq!(s.sort_window, 4096, "defaults come from the flags");
     }
 
     #[test]

@@ -59,6 +59,9 @@ pub struct MineSettings {
     /// Output format.
     #[arg(long, value_enum, default_value = "triplet")]
     pub format: Format,
+    /// Also write an HTML report of the training set here (see `hardneg report`).
+    #[arg(long)]
+    pub report: Option<PathBuf>,
     /// Omit provenance columns (write only what the trainer consumes).
     #[arg(long)]
     pub no_provenance: bool,
@@ -75,7 +78,7 @@ pub struct MineSettings {
     /// Graph precision: fp32 (default), int8 (dynamic quantization), fp16 (GPU).
     #[arg(long, value_enum, default_value = "fp32")]
     pub precision: Precision,
-    /// cpu, cuda or cuda:N.
+    /// cpu, cuda, cuda:N, or several GPUs of one node (cuda:0,cuda:1: a session each).
     #[arg(long, default_value = "cpu")]
     pub device: String,
     /// Threads for every stage: the model's, and the pool that tokenizes, searches and selects
@@ -86,12 +89,12 @@ pub struct MineSettings {
     /// threads (default: one session per thread on CPU, one on CUDA).
     #[arg(long)]
     pub sessions: Option<usize>,
-    /// Most texts per model batch.
-    #[arg(long, default_value_t = 32)]
-    pub batch_size: usize,
-    /// Most padded tokens per model batch.
-    #[arg(long, default_value_t = crate::embed::DEFAULT_MAX_BATCH_TOKENS)]
-    pub max_batch_tokens: usize,
+    /// Most texts per model batch (default: 32 on CPU, 256 on CUDA).
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    /// Most padded tokens per model batch (default: 512 on CPU, 32768 on CUDA).
+    #[arg(long)]
+    pub max_batch_tokens: Option<usize>,
     /// Texts sorted by length together before batching (larger: less padding, more memory);
     /// with --cache, each finished window is cached.
     #[arg(long, default_value_t = 4096)]
@@ -258,7 +261,11 @@ impl MineSettings {
         if !(0.0..=1.0).contains(&self.counterfactual_min_similarity) {
             return Err(Config("--counterfactual-min-similarity must be between 0 and 1".into()));
         }
-        if self.batch_size == 0 || self.max_batch_tokens == 0 || self.sort_window == 0 || self.query_chunk == 0 {
+        if self.batch_size == Some(0)
+            || self.max_batch_tokens == Some(0)
+            || self.sort_window == 0
+            || self.query_chunk == 0
+        {
             return Err(Config(
                 "--batch-size, --max-batch-tokens, --sort-window and --query-chunk must be positive".into(),
             ));
@@ -283,8 +290,23 @@ impl MineSettings {
             ))),
             Some(n) => Ok(n),
             None if self.device == "cpu" => Ok(threads),
-            None => Ok(1),
+            // One per GPU listed.
+            None => Ok(self.device.split(',').count()),
         }
+    }
+
+    /// The devices of `--device`.
+    pub fn devices(&self) -> crate::Result<Vec<crate::embed::onnx::Device>> {
+        crate::embed::onnx::parse_devices(&self.device).map_err(crate::error::Error::Config)
+    }
+
+    /// Texts and padded tokens per model batch: the flags, else the device's defaults.
+    pub fn batch_limits(&self) -> crate::Result<crate::embed::tokenize::BatchLimits> {
+        let (rows, tokens) = crate::embed::onnx::default_batch_limits(&self.devices()?);
+        Ok(crate::embed::tokenize::BatchLimits {
+            max_rows: self.batch_size.unwrap_or(rows),
+            max_tokens: self.max_batch_tokens.unwrap_or(tokens),
+        })
     }
 
     /// Whether any filter that removes candidates near the positive is on (sentence-transformers

@@ -39,12 +39,12 @@ pub struct EmbedArgs {
     /// Model, precision, device and threads.
     #[command(flatten)]
     pub model: super::ModelArgs,
-    /// Most texts per batch.
-    #[arg(long, default_value_t = 32)]
-    pub batch_size: usize,
-    /// Most padded tokens per batch.
-    #[arg(long, default_value_t = crate::embed::DEFAULT_MAX_BATCH_TOKENS)]
-    pub max_batch_tokens: usize,
+    /// Most texts per batch (default: 32 on CPU, 256 on CUDA).
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    /// Most padded tokens per batch (default: 512 on CPU, 32768 on CUDA).
+    #[arg(long)]
+    pub max_batch_tokens: Option<usize>,
     /// Truncation length (default: the model's).
     #[arg(long)]
     pub max_length: Option<usize>,

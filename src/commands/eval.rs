@@ -3,41 +3,14 @@
 //! Also `--hold-out`: full qrels to one labelled positive per query (the pooling-bias simulation).
 
 use std::collections::{BTreeMap, HashSet};
-use std::fs::File;
 use std::path::Path;
 
-use arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
-use arrow::datatypes::{DataType, Float64Type, Int64Type};
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use serde::Serialize;
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::input::{BadRecordPolicy, Qrels, read_qrels};
 use crate::mine::data::cmp_ids;
-
-/// One negative as recorded in a training set's provenance.
-#[derive(Debug, Clone, PartialEq)]
-pub struct EvalNegative {
-    /// Corpus id.
-    pub id: String,
-    /// Cosine to the query, when recorded.
-    pub score: Option<f32>,
-    /// Rank, when recorded.
-    pub rank: Option<i64>,
-    /// Source (`mined` when not recorded).
-    pub source: String,
-}
-
-/// One (query, positive) row with its negatives.
-#[derive(Debug, Clone, PartialEq)]
-pub struct EvalRow {
-    /// Query id.
-    pub query_id: String,
-    /// Positive id.
-    pub positive_id: String,
-    /// The negatives.
-    pub negatives: Vec<EvalNegative>,
-}
+use crate::output::read::{ReadNegative, ReadRow, TrainingSetFiles};
 
 /// The figures `eval` reports (one set overall, one per source).
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -72,126 +45,24 @@ pub struct EvalReport {
     pub by_source: BTreeMap<String, EvalFigures>,
 }
 
-fn column<'a>(batch: &'a RecordBatch, names: &[&str]) -> Option<&'a ArrayRef> {
-    names.iter().find_map(|n| batch.column_by_name(n))
-}
-
-fn str_at(col: &ArrayRef, i: usize) -> Option<String> {
-    if col.is_null(i) {
-        return None;
-    }
-    let s = arrow::compute::cast(&col.slice(i, 1), &DataType::Utf8).ok()?;
-    Some(s.as_string::<i32>().value(0).to_string())
-}
-
-fn number_at(col: &ArrayRef, i: usize) -> Option<f64> {
-    let v = arrow::compute::cast(&col.slice(i, 1), &DataType::Float64).ok()?;
-    v.is_valid(0).then(|| v.as_primitive::<Float64Type>().value(0))
-}
-
-/// Reads the provenance of a training set (Parquet, or a JSONL output's sidecar).
-pub fn read_training_set(path: &Path) -> Result<Vec<EvalRow>> {
-    let parquet_path = crate::output::provenance_parquet(path)?;
-    let perr = |e: &dyn std::fmt::Display| Error::Parquet {
-        path: parquet_path.clone(),
-        message: e.to_string(),
-    };
-    let file = File::open(&parquet_path).map_err(|e| Error::io(&parquet_path, e))?;
-    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
-        .map_err(|e| perr(&e))?
-        .build()
-        .map_err(|e| perr(&e))?;
-    let mut rows: Vec<EvalRow> = Vec::new();
-    for batch in reader {
-        let batch = batch.map_err(|e| perr(&e))?;
-        let missing = |c: &str| {
-            Error::input(
-                &parquet_path,
-                format!("missing provenance column `{c}` (written unless --no-provenance)"),
-            )
-        };
-        let qid = column(&batch, &["query_id"]).ok_or_else(|| missing("query_id"))?;
-        let pid = column(&batch, &["positive_id"]);
-        if let Some(ids) = column(&batch, &["negative_ids"]) {
-            let list = |name: &str| column(&batch, &[name]).map(|c| c.as_list::<i32>().clone());
-            let (ids, scores, ranks, sources) = (
-                ids.as_list::<i32>(),
-                list("negative_scores"),
-                list("negative_ranks"),
-                list("negative_sources"),
-            );
-            for i in 0..batch.num_rows() {
-                let idv = ids.value(i);
-                let scores = scores
-                    .as_ref()
-                    .and_then(|s| arrow::compute::cast(&s.value(i), &DataType::Float64).ok());
-                let ranks = ranks
-                    .as_ref()
-                    .and_then(|r| arrow::compute::cast(&r.value(i), &DataType::Int64).ok());
-                let number = |col: &Option<ArrayRef>, j: usize| {
-                    col.as_ref()
-                        .filter(|c| c.is_valid(j))
-                        .map(|c| c.as_primitive::<Float64Type>().value(j))
-                };
-                let negatives = (0..idv.len())
-                    .map(|j| EvalNegative {
-                        id: str_at(&idv, j).unwrap_or_default(),
-                        score: number(&scores, j).map(|v| v as f32),
-                        rank: ranks
-                            .as_ref()
-                            .filter(|c| c.is_valid(j))
-                            .map(|c| c.as_primitive::<Int64Type>().value(j)),
-                        source: sources
-                            .as_ref()
-                            .and_then(|s| str_at(&s.value(i), j))
-                            .unwrap_or_else(|| "mined".into()),
-                    })
-                    .collect();
-                rows.push(EvalRow {
-                    query_id: str_at(qid, i).unwrap_or_default(),
-                    positive_id: pid.and_then(|p| str_at(p, i)).unwrap_or_default(),
-                    negatives,
-                });
-            }
-        } else if let Some(ids) = column(&batch, &["negative_id"]) {
-            let score = column(&batch, &["negative_score"]);
-            let rank = column(&batch, &["negative_rank"]);
-            let source = column(&batch, &["negative_source"]);
-            for i in 0..batch.num_rows() {
-                let (q, p) = (
-                    str_at(qid, i).unwrap_or_default(),
-                    pid.and_then(|c| str_at(c, i)).unwrap_or_default(),
-                );
-                if rows.last().is_none_or(|r| r.query_id != q || r.positive_id != p) {
-                    rows.push(EvalRow {
-                        query_id: q,
-                        positive_id: p,
-                        negatives: Vec::new(),
-                    });
-                }
-                let Some(id) = str_at(ids, i) else { continue }; // the positive's own line (labeled-pair)
-                rows.last_mut().expect("pushed above").negatives.push(EvalNegative {
-                    id,
-                    score: score.and_then(|c| number_at(c, i)).map(|v| v as f32),
-                    rank: rank.and_then(|c| number_at(c, i)).map(|v| v as i64),
-                    source: source.and_then(|c| str_at(c, i)).unwrap_or_else(|| "mined".into()),
-                });
-            }
-        } else {
-            return Err(missing("negative_ids"));
-        }
-    }
+/// Reads the provenance of a training set (Parquet, a folder of parts, or a JSONL output's sidecar).
+pub fn read_training_set(path: &Path) -> Result<Vec<ReadRow>> {
+    let mut rows = Vec::new();
+    TrainingSetFiles::locate(path)?.for_each_row(|row| {
+        rows.push(row);
+        Ok(())
+    })?;
     Ok(rows)
 }
 
-fn figures(rows: &[&EvalRow], keep: impl Fn(&EvalNegative) -> bool, qrels: &Qrels) -> EvalFigures {
+fn figures(rows: &[&ReadRow], keep: impl Fn(&ReadNegative) -> bool, qrels: &Qrels) -> EvalFigures {
     let mut f = EvalFigures::default();
     let mut scores = Vec::new();
     let mut ranks = Vec::new();
     let mut queries = HashSet::new();
     let mut queries_fn = HashSet::new();
     for row in rows {
-        let negs: Vec<&EvalNegative> = row.negatives.iter().filter(|n| keep(n)).collect();
+        let negs: Vec<&ReadNegative> = row.negatives.iter().filter(|n| keep(n)).collect();
         if negs.is_empty() {
             continue;
         }
@@ -218,8 +89,8 @@ fn figures(rows: &[&EvalRow], keep: impl Fn(&EvalNegative) -> bool, qrels: &Qrel
 }
 
 /// Evaluates a training set against qrels.
-pub fn evaluate(rows: &[EvalRow], qrels: &Qrels) -> EvalReport {
-    let all: Vec<&EvalRow> = rows.iter().collect();
+pub fn evaluate(rows: &[ReadRow], qrels: &Qrels) -> EvalReport {
+    let all: Vec<&ReadRow> = rows.iter().collect();
     let sources: std::collections::BTreeSet<&str> = rows
         .iter()
         .flat_map(|r| r.negatives.iter().map(|n| n.source.as_str()))
@@ -296,12 +167,24 @@ mod tests {
         q
     }
 
-    fn neg(id: &str, score: f32, source: &str) -> EvalNegative {
-        EvalNegative {
+    fn neg(id: &str, score: f32, source: &str) -> ReadNegative {
+        ReadNegative {
             id: id.into(),
             score: Some(score),
             rank: None,
             source: source.into(),
+            edit: None,
+        }
+    }
+
+    fn row(query_id: &str, positive_id: &str, negatives: Vec<ReadNegative>) -> ReadRow {
+        ReadRow {
+            line: 0,
+            lines: 1,
+            query_id: query_id.into(),
+            positive_id: positive_id.into(),
+            positive_score: None,
+            negatives,
         }
     }
 
@@ -309,19 +192,15 @@ mod tests {
     fn counts_false_negatives_per_source_and_query() {
         let q = qrels(&[("1", "a", 1.0), ("1", "b", 1.0), ("2", "c", 1.0)]);
         let rows = vec![
-            EvalRow {
-                query_id: "1".into(),
-                positive_id: "a".into(),
-                negatives: vec![neg("b", 0.8, "mined"), neg("x", 0.6, "mined")],
-            },
-            EvalRow {
-                query_id: "2".into(),
-                positive_id: "c".into(),
-                negatives: vec![
+            row("1", "a", vec![neg("b", 0.8, "mined"), neg("x", 0.6, "mined")]),
+            row(
+                "2",
+                "c",
+                vec![
                     neg("y", 0.5, "mined"),
                     neg("c#cf:number:0", 0.9, "counterfactual:number"),
                 ],
-            },
+            ),
         ];
         let r = evaluate(&rows, &q);
         assert_eq!(

@@ -23,13 +23,13 @@ pub struct ModelArgs {
     /// fp32, int8 or fp16.
     #[arg(long, value_enum, default_value = "fp32")]
     pub precision: Precision,
-    /// cpu, cuda or cuda:N.
+    /// cpu, cuda, cuda:N, or several GPUs of one node (cuda:0,cuda:1: a session each).
     #[arg(long, default_value = "cpu")]
     pub device: String,
     /// Threads for every stage: the model's and the worker pool's (default: all cores).
     #[arg(long, value_parser = crate::settings::at_least_one)]
     pub threads: Option<std::num::NonZeroUsize>,
-    /// Model sessions side by side (default: one per thread on CPU).
+    /// Model sessions side by side (default: one per thread on CPU, one per GPU).
     #[arg(long)]
     pub sessions: Option<usize>,
 }

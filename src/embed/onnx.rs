@@ -22,6 +22,41 @@ pub enum Device {
     Cuda(i32),
 }
 
+/// Texts per batch by default on a GPU (32 on CPU, `--batch-size`).
+pub const CUDA_BATCH_ROWS: usize = 256;
+/// Padded tokens per batch by default on a GPU: 256 texts of 128 tokens (`--max-batch-tokens`).
+pub const CUDA_MAX_BATCH_TOKENS: usize = 32_768;
+/// Texts per batch by default on CPU.
+pub const CPU_BATCH_ROWS: usize = 32;
+
+/// The devices of `--device`: `cpu`, or one or more CUDA devices (`cuda`, `cuda:1`,
+/// `cuda:0,cuda:1`), each at most once.
+pub fn parse_devices(spec: &str) -> std::result::Result<Vec<Device>, String> {
+    let devices: Vec<Device> = spec
+        .split(',')
+        .map(|d| d.trim().parse())
+        .collect::<std::result::Result<_, _>>()?;
+    if devices.len() > 1 && devices.contains(&Device::Cpu) {
+        return Err(format!("--device {spec}: cpu cannot be listed with GPUs"));
+    }
+    for (i, d) in devices.iter().enumerate() {
+        if devices[..i].contains(d) {
+            return Err(format!("--device {spec}: {d:?} is listed twice"));
+        }
+    }
+    Ok(devices)
+}
+
+/// The batch limits for `devices` where `--batch-size` / `--max-batch-tokens` were not given:
+/// GPUs take far larger batches than the CPU's cache-sized ones.
+pub fn default_batch_limits(devices: &[Device]) -> (usize, usize) {
+    if devices.iter().any(|d| matches!(d, Device::Cuda(_))) {
+        (CUDA_BATCH_ROWS, CUDA_MAX_BATCH_TOKENS)
+    } else {
+        (CPU_BATCH_ROWS, super::DEFAULT_MAX_BATCH_TOKENS)
+    }
+}
+
 impl std::str::FromStr for Device {
     type Err = String;
     fn from_str(s: &str) -> std::result::Result<Self, String> {
@@ -51,16 +86,19 @@ pub struct OnnxEmbedder {
 
 /// Opens `sessions` sessions of the model side by side, sharing `threads` intra-op threads as
 /// evenly as they divide (at least one each). On CPU, several sessions share one copy of the
-/// weights ([`SharedWeights`]).
-pub fn open_sessions(model: &ModelDir, threads: usize, sessions: usize, device: Device) -> Result<Box<dyn Embedder>> {
-    let sessions = sessions.max(1);
-    let shared = match device {
-        Device::Cpu if sessions > 1 => Some(Arc::new(SharedWeights::load(&model.onnx)?)),
+/// weights ([`SharedWeights`]); on GPUs every device gets at least one session of its own, and
+/// sessions go to the devices in turn.
+pub fn open_sessions(model: &ModelDir, threads: usize, sessions: usize, devices: &[Device]) -> Result<Box<dyn Embedder>> {
+    let devices = if devices.is_empty() { &[Device::Cpu][..] } else { devices };
+    let sessions = sessions.max(devices.len());
+    let shared = match devices {
+        [Device::Cpu] if sessions > 1 => Some(Arc::new(SharedWeights::load(&model.onnx)?)),
         _ => None,
     };
     let replicas = (0..sessions)
         .map(|i| {
             let own_threads = threads / sessions + usize::from(i < threads % sessions);
+            let device = devices[i % devices.len()];
             let session = OnnxEmbedder::new(model, own_threads.max(1), device, shared.clone())?;
             Ok(Box::new(session) as Box<dyn Embedder>)
         })
@@ -274,6 +312,14 @@ mod tests {
     fn device_parses() {
         assert_eq!("cpu".parse::<Device>(), Ok(Device::Cpu));
         assert_eq!("cuda:1".parse::<Device>(), Ok(Device::Cuda(1)));
+        assert_eq!(
+            parse_devices("cuda:0, cuda:1"),
+            Ok(vec![Device::Cuda(0), Device::Cuda(1)])
+        );
+        assert_eq!(parse_devices("cpu"), Ok(vec![Device::Cpu]));
+        assert!(parse_devices("cpu,cuda:0").is_err());
+        assert!(parse_devices("cuda:0,cuda").unwrap_err().contains("twice"));
+        assert_eq!(default_batch_limits(&[Device::Cuda(1)]), (CUDA_BATCH_ROWS, CUDA_MAX_BATCH_TOKENS));
         assert!("tpu".parse::<Device>().is_err());
     }
 }

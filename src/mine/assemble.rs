@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use super::MinedQuery;
 use super::data::MiningData;
+use super::profile::ProfileSet;
 use crate::error::Result;
 use crate::output::{Negative, TrainingRow};
 use crate::settings::MineSettings;
@@ -86,6 +87,9 @@ pub struct Tally {
     pub short_rows: usize,
     /// Candidates skipped, by reason.
     pub skipped: BTreeMap<String, usize>,
+    /// Short rows per filter that skipped candidates of their query (a row counts under every
+    /// filter that skipped one of its candidates).
+    pub short_by_filter: BTreeMap<String, usize>,
     /// Deepest search of any query.
     pub max_depth: usize,
     /// Negatives that are some query's positive.
@@ -99,10 +103,15 @@ pub struct Tally {
 }
 
 impl Tally {
-    fn mined(&mut self, mined: &[MinedQuery]) {
+    fn mined(&mut self, mined: &[MinedQuery], data: &MiningData, wanted: usize) {
         for m in mined {
+            let short = m.selection.negatives.len() < wanted;
             for (reason, n) in &m.selection.skipped {
                 *self.skipped.entry(reason.name().to_string()).or_default() += n;
+                if short && reason.is_filter() {
+                    *self.short_by_filter.entry(reason.name().to_string()).or_default() +=
+                        data.queries[m.query].positives.len();
+                }
             }
             self.max_depth = self.max_depth.max(m.depth);
         }
@@ -134,6 +143,8 @@ pub struct Assembler<'a> {
     pub drop_short: bool,
     /// What was written so far.
     pub tally: Tally,
+    /// The score profiles of the sampled queries.
+    pub profiles: ProfileSet,
 }
 
 impl<'a> Assembler<'a> {
@@ -152,6 +163,7 @@ impl<'a> Assembler<'a> {
             uses: HashMap::new(),
             drop_short: s.drop_short || (s.format.is_fixed_width() && !s.keep_short),
             tally: Tally::default(),
+            profiles: ProfileSet::default(),
         })
     }
 
@@ -177,7 +189,14 @@ impl<'a> Assembler<'a> {
                 }
             }
         }
-        self.tally.mined(&mined);
+        self.tally.mined(&mined, self.data, self.s.num_negatives);
+        for m in &mut mined {
+            if let Some(mut profile) = m.profile.take() {
+                let ranks: Vec<u32> = m.selection.negatives.iter().map(|c| c.rank).collect();
+                profile.mark_chosen(&ranks);
+                self.profiles.offer(profile);
+            }
+        }
         let mut rows = training_rows(self.data, &mined, self.s.num_negatives)?;
         for (row, added) in rows.iter_mut().zip(counterfactuals) {
             row.negatives.extend(added);

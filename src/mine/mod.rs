@@ -4,6 +4,7 @@
 pub mod assemble;
 pub mod counterfactual;
 pub mod data;
+pub mod profile;
 pub mod select;
 
 use std::collections::hash_map::Entry;
@@ -15,8 +16,8 @@ use rayon::prelude::*;
 
 use crate::cache::{EmbeddingCache, Key};
 use crate::embed::model::ModelDir;
-use crate::embed::onnx::{Device, open_sessions};
-use crate::embed::tokenize::{BatchLimits, TextTokenizer};
+use crate::embed::onnx::open_sessions;
+use crate::embed::tokenize::TextTokenizer;
 use crate::embed::{EmbedSettings, EmbedStats, Embedder, embed_stream};
 use crate::error::{Error, Result};
 use crate::filter::FnFilter;
@@ -44,6 +45,8 @@ pub struct MinedQuery {
     pub selection: Selection,
     /// Candidates searched in the end (the depth grows when filters leave too few).
     pub depth: usize,
+    /// The candidate list with each candidate's fate, for queries in the profile sample.
+    pub profile: Option<profile::QueryProfile>,
 }
 
 /// What a finished run reports.
@@ -110,20 +113,17 @@ pub struct EmbeddingModel {
 impl EmbeddingModel {
     /// Opens the model named by the settings (or the default one).
     pub fn open(s: &MineSettings) -> Result<Self> {
-        let device: Device = s.device.parse().map_err(Error::Config)?;
+        let devices = s.devices()?;
         let sessions = s.session_count()?;
         let dir = ModelDir::open(&s.model.clone().unwrap_or_else(ModelDir::default_dir), s.precision)?;
         let max_length = s.max_length.unwrap_or(dir.max_length);
         let corpus_tokenizer = TextTokenizer::from_file(&dir.tokenizer, max_length)?;
         let query_tokenizer = TextTokenizer::from_file(&dir.tokenizer, s.query_max_length.unwrap_or(max_length))?;
         let threads = s.thread_count();
-        let mut embedder = open_sessions(&dir, threads, sessions, device)?;
+        let mut embedder = open_sessions(&dir, threads, sessions, &devices)?;
         check_vocabulary(embedder.as_mut(), &corpus_tokenizer, &dir)?;
         let batching = EmbedSettings {
-            limits: BatchLimits {
-                max_rows: s.batch_size,
-                max_tokens: s.max_batch_tokens,
-            },
+            limits: s.batch_limits()?,
             window: s.sort_window,
             ..EmbedSettings::default()
         };
@@ -395,6 +395,7 @@ pub struct Miner<'a> {
     base: SelectParams,
     max_positives: usize,
     bm25: Option<Bm25>,
+    profiles: profile::ProfileSampler,
 }
 
 impl<'a> Miner<'a> {
@@ -416,6 +417,7 @@ impl<'a> Miner<'a> {
             base: select_params(s, max_positives)?,
             max_positives,
             bm25: bm25.filter(|_| fn_filter.lexical.is_some()),
+            profiles: profile::ProfileSampler::new(s.seed, data.queries.len()),
         })
     }
 
@@ -502,7 +504,7 @@ impl<'a> Miner<'a> {
                 Entry::Occupied(e) => Ok(*e.get()),
                 Entry::Vacant(e) => Ok(*e.insert(judge(hit.row)?)),
             };
-            let selection = select::select(
+            let (selection, fates) = select::select_traced(
                 &hits,
                 exclude,
                 suspect,
@@ -513,11 +515,16 @@ impl<'a> Miner<'a> {
             )?;
             let full = selection.negatives.len() >= params.num_negatives;
             if full || s.range_max.is_some() || depth >= corpus.len() {
+                let profile = self
+                    .profiles
+                    .key(&q.id)
+                    .map(|key| profile::QueryProfile::new(key, &q.id, &positive_scores, depth, &hits, &fates));
                 return Ok(MinedQuery {
                     query: qi,
                     positive_scores,
                     selection,
                     depth,
+                    profile,
                 });
             }
             depth = (depth * 2).min(corpus.len());
@@ -604,6 +611,7 @@ pub fn run_counts(
         negatives: tally.negatives,
         short_rows: tally.short_rows,
         short_rows_dropped: if drop_short { tally.short_rows } else { 0 },
+        short_rows_by_filter: tally.short_by_filter.clone(),
         skipped_candidates: tally.skipped.clone(),
         bad_records_skipped,
         max_search_depth: tally.max_depth,
@@ -730,6 +738,9 @@ pub fn run(s: &MineSettings) -> Result<MineReport> {
     crate::progress::test_hold("write");
     let outputs = writer.finish()?;
     add_time(&mut timings, "write", t);
+    std::mem::take(&mut assembler.profiles)
+        .into_sidecar(data.queries.len())
+        .write(&out)?;
     timings.insert("total".to_string(), started.elapsed().as_secs_f64());
 
     let inputs = data
@@ -763,6 +774,8 @@ pub fn run(s: &MineSettings) -> Result<MineReport> {
         config: serde_json::to_value(MineSettings {
             threads: std::num::NonZeroUsize::new(model.threads),
             sessions: Some(model.sessions),
+            batch_size: Some(model.batching.limits.max_rows),
+            max_batch_tokens: Some(model.batching.limits.max_tokens),
             ..s.clone()
         })
         .map_err(|e| Error::Config(format!("settings do not serialize: {e}")))?,

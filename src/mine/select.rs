@@ -7,6 +7,7 @@ use rand::SeedableRng;
 use rand::seq::index::sample;
 use rand_chacha::ChaCha8Rng;
 
+use super::profile::Fate;
 use crate::error::Result;
 use crate::index::Hit;
 
@@ -71,6 +72,15 @@ pub enum SkipReason {
 }
 
 impl SkipReason {
+    /// Whether the reason is a filter's (margins, score limits, false-negative filters, reuse
+    /// cap, duplicate negatives), not a labelled positive or the query's own text.
+    pub fn is_filter(self) -> bool {
+        !matches!(
+            self,
+            SkipReason::Positive | SkipReason::DuplicateOfPositive | SkipReason::SameAsQuery
+        )
+    }
+
     /// Name used in the manifest and summary.
     pub fn name(self) -> &'static str {
         match self {
@@ -157,54 +167,78 @@ pub fn query_seed(seed: u64, query_id: &str) -> u64 {
 pub fn select(
     hits: &[Hit],
     exclude: impl Fn(u32) -> Option<SkipReason>,
-    mut suspect: impl FnMut(&Hit) -> Result<Option<SkipReason>>,
+    suspect: impl FnMut(&Hit) -> Result<Option<SkipReason>>,
     canonical: impl Fn(u32) -> u32,
     min_positive_score: Option<f32>,
     params: &SelectParams,
     query_id: &str,
 ) -> Result<Selection> {
+    select_traced(hits, exclude, suspect, canonical, min_positive_score, params, query_id).map(|(s, _)| s)
+}
+
+/// [`select`], also returning the fate of each candidate it examined (index = rank; the
+/// candidates past the last one examined were not reached). The chosen ones are marked
+/// [`Fate::Chosen`], the rest of the window [`Fate::Window`].
+pub fn select_traced(
+    hits: &[Hit],
+    exclude: impl Fn(u32) -> Option<SkipReason>,
+    mut suspect: impl FnMut(&Hit) -> Result<Option<SkipReason>>,
+    canonical: impl Fn(u32) -> u32,
+    min_positive_score: Option<f32>,
+    params: &SelectParams,
+    query_id: &str,
+) -> Result<(Selection, Vec<Fate>)> {
     let mut counts = std::collections::BTreeMap::<SkipReason, usize>::new();
-    let mut skip = |r: SkipReason| *counts.entry(r).or_default() += 1;
+    let mut fates: Vec<Fate> = Vec::new();
+    let mut skip = |r: SkipReason, fates: &mut Vec<Fate>| {
+        *counts.entry(r).or_default() += 1;
+        fates.push(Fate::Skipped(r));
+    };
     let mut used = std::collections::HashSet::new();
     let mut valid: Vec<Chosen> = Vec::new();
     for (rank, hit) in hits.iter().enumerate() {
         if let Some(reason) = exclude(hit.row) {
-            skip(reason);
+            skip(reason, &mut fates);
             continue;
         }
         let s = hit.score;
         if let (Some(m), Some(p)) = (params.absolute_margin, min_positive_score)
             && s + m > p
         {
-            skip(SkipReason::AbsoluteMargin);
+            skip(SkipReason::AbsoluteMargin, &mut fates);
             continue;
         }
         if let (Some(m), Some(p)) = (params.relative_margin, min_positive_score)
             && s > p - p.abs() * m
         {
-            skip(SkipReason::RelativeMargin);
+            skip(SkipReason::RelativeMargin, &mut fates);
             continue;
         }
         if params.max_score.is_some_and(|m| s > m) {
-            skip(SkipReason::MaxScore);
+            skip(SkipReason::MaxScore, &mut fates);
             continue;
         }
         if params.min_score.is_some_and(|m| s < m) {
-            skip(SkipReason::MinScore);
+            skip(SkipReason::MinScore, &mut fates);
             continue;
         }
         if let Some(reason) = suspect(hit)? {
-            skip(reason);
+            skip(reason, &mut fates);
             continue;
         }
         if !used.insert(canonical(hit.row)) {
-            skip(SkipReason::DuplicateNegative);
+            skip(SkipReason::DuplicateNegative, &mut fates);
             continue;
         }
         valid.push(Chosen {
             row: hit.row,
             score: s,
             rank: rank as u32,
+        });
+        fates.push(if valid.len() > params.range_min {
+            Fate::Window
+        } else {
+            Fate::RangeMin
         });
         if valid.len() >= params.range_max {
             break;
@@ -227,7 +261,10 @@ pub fn select(
         preference,
     };
     selection.repick(params.num_negatives, |_| false);
-    Ok(selection)
+    for c in &selection.negatives {
+        fates[c.rank as usize] = Fate::Chosen;
+    }
+    Ok((selection, fates))
 }
 
 #[cfg(test)]
@@ -384,6 +421,37 @@ mod tests {
         sel.repick(2, |r| r == 1);
         assert_eq!(rows(&sel), vec![2, 3]);
         assert!(sel.skipped.contains(&(SkipReason::ReuseCap, 1)));
+    }
+
+    #[test]
+    fn traced_fates_name_every_examined_candidate() {
+        let h = hits(&[0.95, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4]);
+        let mut p = params(1);
+        p.range_min = 1;
+        p.range_max = 3;
+        p.max_score = Some(0.92);
+        let (sel, fates) = select_traced(
+            &h,
+            |r| (r == 1).then_some(SkipReason::Positive),
+            |h| Ok((h.row == 3).then_some(SkipReason::Lexical)),
+            |r| r,
+            None,
+            &p,
+            "q",
+        )
+        .unwrap();
+        assert_eq!(rows(&sel), vec![4]);
+        assert_eq!(
+            fates,
+            [
+                Fate::Skipped(SkipReason::MaxScore),
+                Fate::Skipped(SkipReason::Positive),
+                Fate::RangeMin,
+                Fate::Skipped(SkipReason::Lexical),
+                Fate::Chosen,
+                Fate::Window,
+            ]
+        );
     }
 
     #[test]

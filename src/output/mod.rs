@@ -2,6 +2,7 @@
 //! temporary names renamed into place only when the whole run succeeded.
 
 pub mod formats;
+pub mod read;
 pub mod rows;
 
 use std::fs::File;

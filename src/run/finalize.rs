@@ -118,6 +118,9 @@ pub fn finalize(run: &RunDir, no_progress: bool) -> Result<MineReport> {
     crate::progress::test_hold("write");
     let outputs = writer.finish()?;
     add_time(&mut timings, "finalize_write", t);
+    std::mem::take(&mut assembler.profiles)
+        .into_sidecar(data.queries.len())
+        .write(&out)?;
 
     let mut corpus_stats = EmbedStats::default();
     for m in &markers[&Stage::EmbedCorpus] {

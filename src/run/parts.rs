@@ -24,6 +24,7 @@ use crate::mine::MinedQuery;
 use crate::mine::assemble::MinedChunk;
 use crate::mine::counterfactual::CounterfactualCounts;
 use crate::mine::data::{Corpus, CorpusBuilder, MiningData, Pushed, Query};
+use crate::mine::profile::QueryProfile;
 use crate::mine::select::{Chosen, Selection, SkipReason};
 use crate::output::{Edit, Negative, PendingFile};
 use crate::perturb::Perturber;
@@ -446,6 +447,9 @@ struct StoredQuery {
     /// Kept only where the reuse cap may re-pick from it.
     preference: Vec<StoredChosen>,
     skipped: Vec<(SkipReason, usize)>,
+    /// The score profile, for a query in the profile sample.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    profile: Option<QueryProfile>,
 }
 
 /// A counterfactual negative as a part stores it.
@@ -514,6 +518,7 @@ impl MinedPartWriter {
                         Vec::new()
                     },
                     skipped: m.selection.skipped.clone(),
+                    profile: m.profile.clone(),
                 })
                 .collect(),
             counterfactuals: chunk
@@ -575,6 +580,7 @@ pub fn read_mined(path: &Path) -> Result<impl Iterator<Item = Result<ReadChunk>>
                             preference: q.preference.iter().map(Chosen::from).collect(),
                         },
                         depth: q.depth,
+                        profile: q.profile,
                     })
                     .collect(),
                 counterfactuals: stored

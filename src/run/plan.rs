@@ -309,6 +309,7 @@ fn absolute(path: &Path) -> Result<PathBuf> {
 fn intent_settings(s: &MineSettings) -> Result<MineSettings> {
     let mut kept = s.clone();
     kept.out = s.out.as_deref().map(absolute).transpose()?;
+    kept.report = s.report.as_deref().map(absolute).transpose()?;
     kept.model = Some(absolute(
         &s.model
             .clone()

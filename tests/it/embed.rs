@@ -93,3 +93,25 @@ fn int8_stays_close_to_fp32_on_every_sample_passage() {
         .unwrap();
     assert!(worst.0 >= 0.99, "{}: int8 cosine {}", worst.1, worst.0);
 }
+
+/// The float16 graph CUDA runs, run here on onnxruntime's CPU provider (which inserts casts where
+/// it has no float16 kernel): every sample passage within cosine 0.999 of fp32, and the
+/// sentence-transformers reference too.
+#[test]
+fn fp16_graph_runs_on_cpu_within_cosine_0_999_of_fp32() {
+    let corpus = fixture("sample/corpus.jsonl");
+    let fp32 = embed_input(&corpus, &[]);
+    let fp16 = embed_input(&corpus, &["--precision", "fp16", "--device", "cpu"]);
+    assert_eq!(fp16.len(), 276);
+    let worst = fp32
+        .iter()
+        .map(|(id, v)| (cosine(v, &fp16[id]), id))
+        .min_by(|a, b| a.0.total_cmp(&b.0))
+        .unwrap();
+    assert!(worst.0 >= 0.999, "{}: fp16 cosine {}", worst.1, worst.0);
+    let got = embed(&["--precision", "fp16"]);
+    for (id, _, want) in reference() {
+        let c = cosine(&got[&id], &want);
+        assert!(c >= 0.999, "{id}: fp16 cosine to sentence-transformers {c}");
+    }
+}

@@ -5,5 +5,6 @@ mod false_negatives;
 mod languages;
 mod mine;
 mod reliability;
+mod report;
 mod stages;
 mod util;

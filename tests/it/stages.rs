@@ -31,7 +31,8 @@ fn plan(run: &Path, out: &Path, shards: (usize, usize, usize), extra: &[&str]) -
     hardneg(&args.iter().map(String::as_str).collect::<Vec<_>>())
 }
 
-fn stage(run: &Path, stage: &str, shard: &str) -> String {
+/// Runs one shard of one stage (shared with the report tests).
+pub(super) fn stage(run: &Path, stage: &str, shard: &str) -> String {
     ok(&[
         "stage",
         stage,
@@ -116,6 +117,11 @@ fn stages_write_byte_for_byte_the_training_set_mine_writes() {
         assert!(
             bytes(&out) == bytes(&mined),
             "{shards:?}: the staged training set differs from mine's"
+        );
+        let profiles = |p: &Path| bytes(Path::new(&format!("{}.profiles.json", p.display())));
+        assert!(
+            profiles(&out) == profiles(&mined),
+            "{shards:?}: the staged score profiles differ from mine's"
         );
         let (m, s) = (manifest(&mined), manifest(&out));
         for key in ["counts", "scores", "counterfactuals"] {
