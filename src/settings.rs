@@ -137,9 +137,16 @@ pub struct MineSettings {
     /// Skip candidates above positive − |positive| × margin (0.05 = NV-Retriever TopK-PercPos 95%).
     #[arg(long)]
     pub relative_margin: Option<f32>,
-    /// top: the hardest; random: a seeded sample of the window.
+    /// top: the hardest; random: a seeded sample of the window; simans: a seeded sample favouring
+    /// negatives a little below the positive (--simans-a, --simans-b).
     #[arg(long, value_enum, default_value = "top")]
     pub sampling: Sampling,
+    /// SimANS sharpness on cosine scores: 1/(2σ²) of the bump around the peak (50: σ = 0.1).
+    #[arg(long, default_value_t = 50.0)]
+    pub simans_a: f32,
+    /// SimANS peak relative to the positive's cosine (−0.1: a tenth below it).
+    #[arg(long, default_value_t = -0.1, allow_hyphen_values = true)]
+    pub simans_b: f32,
     /// Seed for random sampling (per query: derived from seed and query id).
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
@@ -249,6 +256,12 @@ impl MineSettings {
                     self.range_min
                 )));
             }
+        }
+        if !(self.simans_a.is_finite() && self.simans_a > 0.0 && self.simans_b.is_finite()) {
+            return Err(Config(format!(
+                "--simans-a must be a positive number and --simans-b a number (got {} and {})",
+                self.simans_a, self.simans_b
+            )));
         }
         if self.keep_short && self.drop_short {
             return Err(Config("--keep-short and --drop-short contradict each other".into()));

@@ -60,7 +60,9 @@ while read -r STAGE TOTAL SHARDS; do
   EXTRA=(--threads "$THREADS")
   RES=(--cpus-per-task "$THREADS")
   if [[ $STAGE == embed-corpus && $GPUS != 0 ]]; then
-    EXTRA+=(--device cuda)
+    # Slurm sets CUDA_VISIBLE_DEVICES to the job's GPUs; a session on each (cuda:0,cuda:1,…).
+    DEVICES=$(seq -s, -f 'cuda:%g' 0 $((GPUS - 1)))
+    EXTRA+=(--device "$DEVICES")
     RES+=(--gres "gpu:$GPUS")
   fi
   mkdir -p "$RUN/logs/$STAGE"

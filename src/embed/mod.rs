@@ -1,6 +1,8 @@
 //! The embedding stage: tokenize ‖ embed on threads joined by a bounded channel, batches cut by a
 //! token budget after sorting by length inside a window, results handed on in input order.
 
+#[cfg(feature = "cuda")]
+pub mod cuda;
 pub mod hash;
 pub mod model;
 pub mod onnx;

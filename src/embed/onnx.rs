@@ -88,8 +88,17 @@ pub struct OnnxEmbedder {
 /// evenly as they divide (at least one each). On CPU, several sessions share one copy of the
 /// weights ([`SharedWeights`]); on GPUs every device gets at least one session of its own, and
 /// sessions go to the devices in turn.
-pub fn open_sessions(model: &ModelDir, threads: usize, sessions: usize, devices: &[Device]) -> Result<Box<dyn Embedder>> {
-    let devices = if devices.is_empty() { &[Device::Cpu][..] } else { devices };
+pub fn open_sessions(
+    model: &ModelDir,
+    threads: usize,
+    sessions: usize,
+    devices: &[Device],
+) -> Result<Box<dyn Embedder>> {
+    let devices = if devices.is_empty() {
+        &[Device::Cpu][..]
+    } else {
+        devices
+    };
     let sessions = sessions.max(devices.len());
     let shared = match devices {
         [Device::Cpu] if sessions > 1 => Some(Arc::new(SharedWeights::load(&model.onnx)?)),
@@ -250,16 +259,21 @@ fn register_cuda(
     builder: ort::session::builder::SessionBuilder,
     id: i32,
 ) -> Result<ort::session::builder::SessionBuilder> {
+    super::cuda::prepare(super::runtime::library_path().as_deref())?;
     let ep = ort::ep::CUDA::default().with_device_id(id);
     builder
         .with_execution_providers([ep.build().error_on_failure()])
-        .map_err(|e| Error::Model(format!("cannot start CUDA device {id}: {e}; install the GPU runtime with `make setup GPU=1` and check the driver (nvidia-smi)")))
+        .map_err(|e| {
+            Error::Model(format!(
+                "cannot start CUDA device {id} ({e}): check that it exists (nvidia-smi -L) and is not in use"
+            ))
+        })
 }
 
 #[cfg(not(feature = "cuda"))]
 fn register_cuda(_: ort::session::builder::SessionBuilder, _: i32) -> Result<ort::session::builder::SessionBuilder> {
     Err(Error::Config(
-        "--device cuda needs a build with CUDA support: rebuild with `cargo build --release --features cuda` and run `make setup GPU=1`"
+        "--device cuda needs a build with CUDA support: run `make setup build GPU=1` (onnxruntime-gpu into .venv-gpu, then a `--features cuda` build)"
             .into(),
     ))
 }
@@ -319,7 +333,10 @@ mod tests {
         assert_eq!(parse_devices("cpu"), Ok(vec![Device::Cpu]));
         assert!(parse_devices("cpu,cuda:0").is_err());
         assert!(parse_devices("cuda:0,cuda").unwrap_err().contains("twice"));
-        assert_eq!(default_batch_limits(&[Device::Cuda(1)]), (CUDA_BATCH_ROWS, CUDA_MAX_BATCH_TOKENS));
+        assert_eq!(
+            default_batch_limits(&[Device::Cuda(1)]),
+            (CUDA_BATCH_ROWS, CUDA_MAX_BATCH_TOKENS)
+        );
         assert!("tpu".parse::<Device>().is_err());
     }
 }

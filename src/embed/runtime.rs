@@ -1,5 +1,6 @@
 //! Loading the ONNX Runtime shared library (`load-dynamic`): `ORT_DYLIB_PATH`, else the library in
-//! the project's `.venv` that `make setup` installs from PyPI's `onnxruntime` wheel.
+//! the project's `.venv` that `make setup` installs from PyPI's `onnxruntime` wheel (for a CUDA
+//! build, first onnxruntime-gpu's in `.venv-gpu`, from `make setup GPU=1`).
 
 use std::path::PathBuf;
 use std::sync::OnceLock;
@@ -10,12 +11,18 @@ use crate::error::{Error, Result};
 
 static ENVIRONMENT: OnceLock<std::result::Result<Environment, String>> = OnceLock::new();
 
-/// Finds the library path without loading it.
+/// Finds the library path without loading it. A CUDA build prefers onnxruntime-gpu's library
+/// from the `.venv-gpu` that `make setup GPU=1` makes (it runs on CPU too).
 pub fn library_path() -> Option<PathBuf> {
     if let Some(p) = std::env::var_os("ORT_DYLIB_PATH") {
         return Some(PathBuf::from(p));
     }
-    crate::paths::search_venv(&[".venv"], "onnxruntime/capi", "libonnxruntime.so")
+    let venvs: &[&str] = if cfg!(feature = "cuda") {
+        &[".venv-gpu", ".venv"]
+    } else {
+        &[".venv"]
+    };
+    crate::paths::search_venv(venvs, "onnxruntime/capi", "libonnxruntime.so")
 }
 
 /// Loads ONNX Runtime and creates the process's environment once; later calls share it.

@@ -371,6 +371,10 @@ pub fn select_params(s: &MineSettings, max_positives: usize) -> Result<SelectPar
         absolute_margin: s.absolute_margin,
         relative_margin: s.relative_margin.or(fn_filter.margin),
         sampling: s.sampling,
+        simans: select::SimansShape {
+            a: s.simans_a,
+            b: s.simans_b,
+        },
         seed: s.seed,
     })
 }

@@ -3,8 +3,8 @@
 //! `range_max` surviving candidates, skip the first `range_min` of them, then take the top
 //! `num_negatives` or a seeded random sample (re-sorted by score).
 
-use rand::SeedableRng;
 use rand::seq::index::sample;
+use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use super::profile::Fate;
@@ -19,6 +19,29 @@ pub enum Sampling {
     Top,
     /// A seeded uniform sample of the window, sorted by score.
     Random,
+    /// SimANS (Zhou et al. 2022): a seeded sample of the window with probability
+    /// ∝ exp(−a·(s_neg − s_pos − b)²), favouring negatives a little below the positive over both
+    /// the very hardest and the easy ones; sorted by score.
+    Simans,
+}
+
+/// SimANS's shape on cosine scores: `a` is 1/(2σ²) of the bump (a = 50: σ = 0.1 cosine), `b`
+/// where it peaks relative to the positive's score (−0.1: a tenth of cosine below it). The
+/// paper's values (a = 1 on unnormalised dot products of tens) do not carry over to cosines.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct SimansShape {
+    /// Sharpness: 1/(2σ²) in cosine units.
+    pub a: f32,
+    /// Peak offset from the positive's score.
+    pub b: f32,
+}
+
+impl SimansShape {
+    /// The sampling weight's logarithm for a negative scoring `s` against a positive's `p`.
+    pub fn log_weight(self, s: f32, p: f32) -> f64 {
+        let d = f64::from(s) - f64::from(p) - f64::from(self.b);
+        -f64::from(self.a) * d * d
+    }
 }
 
 /// The selection settings (names follow `mine_hard_negatives`).
@@ -38,8 +61,10 @@ pub struct SelectParams {
     pub absolute_margin: Option<f32>,
     /// Skip candidates with `score > p - |p| * margin`, `p` the lowest positive score.
     pub relative_margin: Option<f32>,
-    /// Top or random.
+    /// Top, random or SimANS.
     pub sampling: Sampling,
+    /// SimANS's shape (used with [`Sampling::Simans`]).
+    pub simans: SimansShape,
     /// Seed of the per-query random generator.
     pub seed: u64,
 }
@@ -245,9 +270,24 @@ pub fn select_traced(
         }
     }
     let window: Vec<Chosen> = valid.into_iter().skip(params.range_min).collect();
-    let preference = match params.sampling {
-        Sampling::Top => window,
-        Sampling::Random => {
+    let preference = match (params.sampling, min_positive_score) {
+        (Sampling::Top, _) => window,
+        (Sampling::Simans, Some(p)) => {
+            // Weighted sampling without replacement as Gumbel-top-k: sorting by
+            // log w + Gumbel noise draws the window in SimANS's order.
+            let mut rng = ChaCha8Rng::seed_from_u64(query_seed(params.seed, query_id));
+            let mut keyed: Vec<(f64, Chosen)> = window
+                .into_iter()
+                .map(|c| {
+                    let u: f64 = rng.random_range(f64::MIN_POSITIVE..1.0);
+                    (params.simans.log_weight(c.score, p) - (-u.ln()).ln(), c)
+                })
+                .collect();
+            keyed.sort_by(|a, b| b.0.total_cmp(&a.0));
+            keyed.into_iter().map(|(_, c)| c).collect()
+        }
+        // Without a positive's score (none given) SimANS has no centre: uniform, as random.
+        (Sampling::Random | Sampling::Simans, _) => {
             let mut rng = ChaCha8Rng::seed_from_u64(query_seed(params.seed, query_id));
             sample(&mut rng, window.len(), window.len())
                 .into_iter()
@@ -292,6 +332,7 @@ mod tests {
             absolute_margin: None,
             relative_margin: None,
             sampling: Sampling::Top,
+            simans: SimansShape { a: 50.0, b: -0.1 },
             seed: 0,
         }
     }
@@ -401,6 +442,43 @@ mod tests {
             rows(&a),
             rows(&select(&h, |_| None, |_| Ok(None), |r| r, None, &p, "q2").unwrap())
         );
+    }
+
+    #[test]
+    fn simans_is_seeded_never_picks_a_skipped_candidate_and_follows_its_distribution() {
+        // Scores 0.90 … 0.11 below a positive at 0.9; rows 0 and 1 are positive or filtered.
+        let h = hits(&(0..80).map(|i| 0.9 - i as f32 / 100.0).collect::<Vec<_>>());
+        let mut p = params(1);
+        p.sampling = Sampling::Simans;
+        let exclude = |r: u32| (r == 0).then_some(SkipReason::Positive);
+        let suspect = |h: &Hit| Ok((h.row == 1).then_some(SkipReason::Lexical));
+        let pick = |p: &SelectParams, q: &str| select(&h, exclude, suspect, |r| r, Some(0.9), p, q).unwrap();
+        assert_eq!(rows(&pick(&p, "q7")), rows(&pick(&p, "q7")), "same seed, same pick");
+        // Where each query's single pick lands, over 20,000 seeded queries.
+        let mut counts = vec![0usize; h.len()];
+        for q in 0..20_000 {
+            let sel = pick(&p, &format!("q{q}"));
+            counts[sel.negatives[0].row as usize] += 1;
+        }
+        assert_eq!(counts[0] + counts[1], 0, "never a positive or a filtered candidate");
+        // Expected shares: weights over the window (rows 2..80).
+        let weights: Vec<f64> = (2..80).map(|r| p.simans.log_weight(h[r].score, 0.9).exp()).collect();
+        let total: f64 = weights.iter().sum();
+        let mut chi2 = 0.0;
+        for (r, w) in (2..80).zip(&weights) {
+            let expected = 20_000.0 * w / total;
+            if expected >= 5.0 {
+                chi2 += (counts[r] as f64 - expected).powi(2) / expected;
+            }
+        }
+        // About 40 cells with expected counts of 5 or more: chi² well under 80 unless the shape is off.
+        assert!(chi2 < 80.0, "chi2 {chi2}");
+        // The mode sits near s_pos + b = 0.8 (row 10), not at the hardest candidate.
+        let mode = (0..h.len()).max_by_key(|&r| counts[r]).unwrap();
+        assert!((8..=12).contains(&mode), "mode at row {mode}");
+        // Weights: hardest (0.88) e^-0.32, peak 1, an easy one (0.50) e^-4.5.
+        assert!(counts[2] < counts[10], "the hardest is drawn less than the peak");
+        assert!(counts[40] * 20 < counts[10], "easy candidates are rare");
     }
 
     #[test]

@@ -199,28 +199,33 @@ fn labeled_pair_alternates_positive_then_negatives() {
 }
 
 #[test]
-fn random_sampling_is_reproducible_by_seed() {
+fn random_and_simans_sampling_are_reproducible_by_seed_whatever_the_threads() {
     let dir = tmp();
-    let run = |seed: &str, name: &str| {
-        let out = dir.path().join(name);
-        mine_sample(
-            &out,
-            &[
-                "--format",
-                "n-tuple",
-                "--sampling",
-                "random",
-                "--seed",
-                seed,
-                "--range-max",
-                "30",
-            ],
-        );
-        string_lists(&read_parquet(&out), "negative_ids")
-    };
-    let a = run("7", "a.parquet");
-    assert_eq!(a, run("7", "b.parquet"));
-    assert_ne!(a, run("8", "c.parquet"));
+    for sampling in ["random", "simans"] {
+        let run = |seed: &str, threads: &str| {
+            let out = dir.path().join(format!("{sampling}-{seed}-{threads}.parquet"));
+            mine_sample(
+                &out,
+                &[
+                    "--format",
+                    "n-tuple",
+                    "--sampling",
+                    sampling,
+                    "--seed",
+                    seed,
+                    "--range-max",
+                    "30",
+                    "--threads",
+                    threads,
+                ],
+            );
+            string_lists(&read_parquet(&out), "negative_ids")
+        };
+        let a = run("7", "1");
+        assert_eq!(a, run("7", "2"), "{sampling}: same seed, other thread count");
+        assert_ne!(a, run("8", "2"), "{sampling}: another seed");
+        assert!(a.iter().all(|row| row.len() == 5), "{sampling}: every row full");
+    }
 }
 
 #[test]

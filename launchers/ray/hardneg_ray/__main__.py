@@ -133,7 +133,9 @@ def main(argv=None):
         progress = Progress(name, total, total - len(todo))
         extra = ["--threads", str(threads)]
         if gpus.get(name, 0) > 0:
-            extra += ["--device", "cuda"]
+            # Ray sets CUDA_VISIBLE_DEVICES to the task's GPUs; a session on each.
+            whole = max(1, int(gpus[name]))
+            extra += ["--device", ",".join(f"cuda:{i}" for i in range(whole))]
         pending = {}
         for s in todo:
             log = log_path(run, name, s["index"], total)
