@@ -76,22 +76,27 @@ fn int8_embeddings_stay_close_to_fp32() {
     }
 }
 
+/// The lowest cosine, over every sample passage, between hardneg's fp32 vector and the one
+/// `extra` flags give, with that passage's id.
+fn worst_on_sample_passages(extra: &[&str]) -> (f32, String) {
+    let corpus = fixture("sample/corpus.jsonl");
+    let fp32 = embed_input(&corpus, &[]);
+    let other = embed_input(&corpus, extra);
+    assert_eq!((fp32.len(), other.len()), (276, 276));
+    fp32.iter()
+        .map(|(id, v)| (cosine(v, &other[id]), id.clone()))
+        .min_by(|a, b| a.0.total_cmp(&b.0))
+        .unwrap()
+}
+
 /// Every passage of the sample, int8 against hardneg's own fp32. On x86 CPUs without VNNI,
 /// onnxruntime's fast u8×s8 kernel saturates 16-bit sums: without its precise mode this test's
 /// worst passage fell to cosine 0.976 on an AVX2-only EPYC (BENCHMARKS.md, "int8 on CPUs without
 /// VNNI").
 #[test]
 fn int8_stays_close_to_fp32_on_every_sample_passage() {
-    let corpus = fixture("sample/corpus.jsonl");
-    let fp32 = embed_input(&corpus, &[]);
-    let int8 = embed_input(&corpus, &["--precision", "int8"]);
-    assert_eq!(fp32.len(), 276);
-    let worst = fp32
-        .iter()
-        .map(|(id, v)| (cosine(v, &int8[id]), id))
-        .min_by(|a, b| a.0.total_cmp(&b.0))
-        .unwrap();
-    assert!(worst.0 >= 0.99, "{}: int8 cosine {}", worst.1, worst.0);
+    let (cos, id) = worst_on_sample_passages(&["--precision", "int8"]);
+    assert!(cos >= 0.99, "{id}: int8 cosine {cos}");
 }
 
 /// The float16 graph CUDA runs, run here on onnxruntime's CPU provider (which inserts casts where
@@ -99,16 +104,8 @@ fn int8_stays_close_to_fp32_on_every_sample_passage() {
 /// sentence-transformers reference too.
 #[test]
 fn fp16_graph_runs_on_cpu_within_cosine_0_999_of_fp32() {
-    let corpus = fixture("sample/corpus.jsonl");
-    let fp32 = embed_input(&corpus, &[]);
-    let fp16 = embed_input(&corpus, &["--precision", "fp16", "--device", "cpu"]);
-    assert_eq!(fp16.len(), 276);
-    let worst = fp32
-        .iter()
-        .map(|(id, v)| (cosine(v, &fp16[id]), id))
-        .min_by(|a, b| a.0.total_cmp(&b.0))
-        .unwrap();
-    assert!(worst.0 >= 0.999, "{}: fp16 cosine {}", worst.1, worst.0);
+    let (cos, id) = worst_on_sample_passages(&["--precision", "fp16", "--device", "cpu"]);
+    assert!(cos >= 0.999, "{id}: fp16 cosine {cos}");
     let got = embed(&["--precision", "fp16"]);
     for (id, _, want) in reference() {
         let c = cosine(&got[&id], &want);
