@@ -79,8 +79,10 @@ fn int8_embeddings_stay_close_to_fp32() {
 /// The lowest cosine, over every sample passage, between hardneg's fp32 vector and the one
 /// `extra` flags give, with that passage's id.
 fn worst_on_sample_passages(extra: &[&str]) -> (f32, String) {
+    /// The sample's fp32 vectors, embedded once for every test that compares against them.
+    static FP32: std::sync::OnceLock<std::collections::HashMap<String, Vec<f32>>> = std::sync::OnceLock::new();
     let corpus = fixture("sample/corpus.jsonl");
-    let fp32 = embed_input(&corpus, &[]);
+    let fp32 = FP32.get_or_init(|| embed_input(&corpus, &[]));
     let other = embed_input(&corpus, extra);
     assert_eq!((fp32.len(), other.len()), (276, 276));
     fp32.iter()
