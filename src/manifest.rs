@@ -83,6 +83,10 @@ pub struct Counts {
     pub bad_records_skipped: BTreeMap<String, usize>,
     /// Deepest search any query needed.
     pub max_search_depth: usize,
+    /// Rows whose query has a labelled positive as its nearest passage. Where most do (the
+    /// positive is the clear top hit, as with title→abstract pairs), mined negatives add little
+    /// over in-batch ones and the hardest make a fine-tuned model worse.
+    pub rows_positive_first: usize,
     /// Negatives that are another row's positive.
     pub cross_row_collisions: usize,
     /// Corpus passages whose embeddings came from `--cache`.
@@ -179,6 +183,15 @@ impl Manifest {
                 } else {
                     " (kept, flagged by num_negatives)"
                 }
+            ));
+        }
+        let rows = c.rows + c.short_rows_dropped;
+        if rows > 0 && c.rows_positive_first * 2 >= rows {
+            out.push_str(&format!(
+                "\nThe positive is its query's nearest passage in {:.0}% of rows: here hard negatives add little \
+                 over in-batch ones and the hardest make a fine-tuned model worse (README, \"Training value\"; \
+                 measure with `make bench-train COLLECTION=…`)",
+                100.0 * c.rows_positive_first as f64 / rows as f64
             ));
         }
         if c.cross_row_collisions > 0 {

@@ -92,6 +92,8 @@ pub struct Tally {
     pub short_by_filter: BTreeMap<String, usize>,
     /// Deepest search of any query.
     pub max_depth: usize,
+    /// Rows whose query has a positive as its nearest passage (written or not).
+    pub positive_first_rows: usize,
     /// Negatives that are some query's positive.
     pub collisions: usize,
     /// Query–positive scores of the written rows.
@@ -114,6 +116,9 @@ impl Tally {
                 }
             }
             self.max_depth = self.max_depth.max(m.depth);
+            if m.positive_first {
+                self.positive_first_rows += data.queries[m.query].positives.len();
+            }
         }
     }
 

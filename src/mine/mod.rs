@@ -45,6 +45,9 @@ pub struct MinedQuery {
     pub selection: Selection,
     /// Candidates searched in the end (the depth grows when filters leave too few).
     pub depth: usize,
+    /// Whether the query's nearest passage is one of its positives (or the same text): where
+    /// most are, mined negatives add little training value (README, "Training value").
+    pub positive_first: bool,
     /// The candidate list with each candidate's fate, for queries in the profile sample.
     pub profile: Option<profile::QueryProfile>,
 }
@@ -468,6 +471,12 @@ impl<'a> Miner<'a> {
                 None
             }
         };
+        let positive_first = hits.first().is_some_and(|h| {
+            matches!(
+                exclude(h.row),
+                Some(SkipReason::Positive | SkipReason::DuplicateOfPositive)
+            )
+        });
         let positive_vectors: Vec<Vec<f32>> = if fn_filter.duplicate.is_some() {
             q.positives.iter().map(|&p| index.vector(p)).collect::<Result<_>>()?
         } else {
@@ -528,6 +537,7 @@ impl<'a> Miner<'a> {
                     positive_scores,
                     selection,
                     depth,
+                    positive_first,
                     profile,
                 });
             }
@@ -619,6 +629,7 @@ pub fn run_counts(
         skipped_candidates: tally.skipped.clone(),
         bad_records_skipped,
         max_search_depth: tally.max_depth,
+        rows_positive_first: tally.positive_first_rows,
         cross_row_collisions: tally.collisions,
         cached_passages,
     }

@@ -156,6 +156,7 @@ fn run_section(m: &serde_json::Value) -> Value {
             ),
         ),
         kv("deepest search", n("max_search_depth")),
+        kv("rows whose positive is the nearest passage", n("rows_positive_first")),
         kv("negatives that are some query's positive", n("cross_row_collisions")),
     ];
     let timings: Vec<KeyValue> = m["timings"]

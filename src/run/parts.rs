@@ -443,6 +443,8 @@ struct StoredQuery {
     query: usize,
     positive_scores: Vec<u32>,
     depth: usize,
+    #[serde(default)]
+    positive_first: bool,
     negatives: Vec<StoredChosen>,
     /// Kept only where the reuse cap may re-pick from it.
     preference: Vec<StoredChosen>,
@@ -511,6 +513,7 @@ impl MinedPartWriter {
                     query: m.query,
                     positive_scores: m.positive_scores.iter().map(|s| s.to_bits()).collect(),
                     depth: m.depth,
+                    positive_first: m.positive_first,
                     negatives: m.selection.negatives.iter().map(StoredChosen::from).collect(),
                     preference: if self.keep_preference {
                         m.selection.preference.iter().map(StoredChosen::from).collect()
@@ -580,6 +583,7 @@ pub fn read_mined(path: &Path) -> Result<impl Iterator<Item = Result<ReadChunk>>
                             preference: q.preference.iter().map(Chosen::from).collect(),
                         },
                         depth: q.depth,
+                        positive_first: q.positive_first,
                         profile: q.profile,
                     })
                     .collect(),

@@ -540,3 +540,63 @@ fn inspect_reports_rows_and_negatives_per_row() {
     assert!(report.contains(&format!("negatives per row: 3:{rows}")), "{report}");
     assert!(report.contains("Positive") && report.contains("Negative"));
 }
+
+/// Rows whose positive is the query's nearest passage, counted independently: with
+/// `--fn-filter off` and top sampling the nearest non-positive is always the first negative, so
+/// a row's positive came first exactly when no negative has rank 0.
+fn rows_without_rank_zero(out: &Path) -> u64 {
+    int_lists(&read_parquet(out), "negative_ranks")
+        .iter()
+        .filter(|ranks| !ranks.contains(&Some(0)))
+        .count() as u64
+}
+
+#[test]
+fn the_run_says_when_positives_are_their_queries_nearest_passage() {
+    let dir = tmp();
+    // Title → text pairs, as regime B of the training-value benchmark: the text is nearly always
+    // its title's nearest passage, and the summary says what that means for training.
+    let pairs = dir.path().join("titles.jsonl");
+    let corpus = std::fs::read_to_string(fixture("sample/corpus.jsonl")).unwrap();
+    let lines: Vec<String> = corpus
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            serde_json::json!({"anchor": v["title"], "positive": v["text"]}).to_string()
+        })
+        .collect();
+    std::fs::write(&pairs, lines.join("\n")).unwrap();
+    let out = dir.path().join("titles.parquet");
+    let run = hardneg(&[
+        "mine",
+        "--no-progress",
+        "--pairs",
+        pairs.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--format",
+        "n-tuple",
+        "--fn-filter",
+        "off",
+    ]);
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let first = manifest_of(&out)["counts"]["rows_positive_first"].as_u64().unwrap();
+    assert_eq!(first, rows_without_rank_zero(&out));
+    let rows = manifest_of(&out)["counts"]["rows"].as_u64().unwrap();
+    assert!(first * 2 >= rows, "{first} of {rows}");
+    let summary = String::from_utf8_lossy(&run.stderr);
+    let share = format!("nearest passage in {:.0}% of rows", 100.0 * first as f64 / rows as f64);
+    assert!(
+        summary.contains(&share) && summary.contains("make bench-train"),
+        "{summary}"
+    );
+
+    // The sample's judged queries have several positives each, and the count holds there too.
+    let out = dir.path().join("beir.parquet");
+    mine_sample(&out, &["--format", "n-tuple", "--fn-filter", "off"]);
+    let m = manifest_of(&out);
+    assert_eq!(
+        m["counts"]["rows_positive_first"].as_u64().unwrap(),
+        rows_without_rank_zero(&out)
+    );
+}
