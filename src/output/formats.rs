@@ -85,6 +85,8 @@ fn edit_struct() -> DataType {
         utf8("family", true),
         utf8("original", true),
         utf8("replacement", true),
+        Field::new("offset", DataType::Int64, true),
+        utf8("anchor", true),
     ]))
 }
 
@@ -213,6 +215,12 @@ fn edits_col<'a>(groups: impl Iterator<Item = Vec<Option<&'a super::rows::Edit>>
                     .expect("string field")
                     .append_option(v.map(String::as_str));
             }
+            s.field_builder::<Int64Builder>(3)
+                .expect("offset field")
+                .append_option(edit.and_then(|e| e.offset).map(|o| o as i64));
+            s.field_builder::<StringBuilder>(4)
+                .expect("anchor field")
+                .append_option(edit.and_then(|e| e.anchor.as_deref()));
             s.append(edit.is_some());
         }
         builder.append(true);

@@ -259,6 +259,11 @@ fn edit_at(col: &ArrayRef, i: usize) -> Option<Edit> {
         family: field("family"),
         original: field("original"),
         replacement: field("replacement"),
+        offset: s
+            .column_by_name("offset")
+            .and_then(|c| i64_at(c, i))
+            .and_then(|o| usize::try_from(o).ok()),
+        anchor: s.column_by_name("anchor").and_then(|c| str_at(c, i)),
     })
 }
 

@@ -9,6 +9,11 @@ pub struct Edit {
     pub original: String,
     /// What replaced it.
     pub replacement: String,
+    /// Where the replaced span starts in the source text, in characters (null in files written
+    /// before offsets were recorded).
+    pub offset: Option<usize>,
+    /// The query term the edit sits next to (null without a query).
+    pub anchor: Option<String>,
 }
 
 /// One negative of a row with its provenance.

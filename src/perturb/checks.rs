@@ -19,6 +19,15 @@ pub enum Rejection {
     Duplicate,
     /// A bigram at the edit boundary never occurs in the corpus.
     Disfluent,
+    /// No query term within a few words of the edit: it changes a detail the query does not
+    /// ask about, so the passage would still answer it.
+    OffQuery,
+    /// The query does not ask what the edit's family changes (a number for a query that asks
+    /// for no quantity, a negation for a topical request).
+    NotAsked,
+    /// The edited phrase still stands unedited elsewhere in the passage (a repeated title or
+    /// result in another wording), so the passage still says the original.
+    CopyRemains,
 }
 
 impl Rejection {
@@ -30,6 +39,9 @@ impl Rejection {
             Rejection::Length => "length",
             Rejection::Duplicate => "duplicate",
             Rejection::Disfluent => "disfluent",
+            Rejection::OffQuery => "off_query",
+            Rejection::NotAsked => "not_asked",
+            Rejection::CopyRemains => "copy_remains",
         }
     }
 }

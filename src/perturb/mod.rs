@@ -3,13 +3,16 @@
 //! span. See `research/perturbations.md` for the families and their pitfalls.
 //!
 //! Per text, [`Perturber::propose`] finds every checked edit in the sentences that answer the
-//! query (or the whole text without a query); [`Balancer`] then thins each edit direction to the
+//! query, next to what the query asks about ([`anchor`]), or in the whole text without a query;
+//! [`Balancer`] then thins each edit direction to the
 //! rate of its reverse over the whole run, so a model cannot learn an edit's surface cue; and
 //! [`choose`] takes up to N per text, rotating through the families.
 
+pub mod anchor;
 pub mod antonym;
 pub mod checks;
 pub mod comparative;
+pub mod copies;
 pub mod negation;
 pub mod number;
 pub mod text;
@@ -22,6 +25,7 @@ use rand_chacha::ChaCha8Rng;
 use crate::error::{Error, Result};
 use crate::language::RunLanguage;
 use crate::output::Edit;
+use anchor::{QueryAnchors, TermRarity};
 use checks::{BigramTable, Rejection};
 use text::Sentence;
 
@@ -157,6 +161,8 @@ pub struct Proposal {
     pub direction: String,
     /// Seeded uniform draw in [0, 1) that the balancer compares with the direction's rate.
     pub draw: f64,
+    /// Words between the edit and the query term that anchors it (0 without a query).
+    pub distance: usize,
 }
 
 /// The checked edits of one text and the counts of rejected ones.
@@ -173,6 +179,8 @@ pub struct Perturber {
     families: Vec<Box<dyn Family>>,
     seed: u64,
     bigrams: BigramTable,
+    /// Document frequencies of the corpus's stems: common ones anchor no edit.
+    rarity: TermRarity,
     /// Whether the text is English: query matching stems words only then.
     english: bool,
 }
@@ -189,6 +197,7 @@ impl Perturber {
             families,
             seed,
             bigrams,
+            rarity: TermRarity::default(),
             english: true,
         }
     }
@@ -199,9 +208,21 @@ impl Perturber {
         self
     }
 
-    /// Adds a text's bigrams to the fluency table (feed it the corpus).
+    /// Adds a corpus passage's bigrams to the fluency table and its stems to the document
+    /// frequencies that decide which query terms anchor edits (feed it the corpus).
     pub fn learn(&mut self, text: &str) {
         self.bigrams.add_text(text);
+        self.rarity.add(text, self.english);
+    }
+
+    /// The corpus's document frequencies (stored beside the bigrams for stages).
+    pub fn term_rarity(&self) -> &TermRarity {
+        &self.rarity
+    }
+
+    /// Adds stored document frequencies (instead of learning the corpus again).
+    pub fn extend_term_rarity(&mut self, rarity: TermRarity) {
+        self.rarity.absorb(rarity);
     }
 
     /// The fluency table's bigrams as hashes (see [`checks::BigramTable::hashes`]).
@@ -219,17 +240,14 @@ impl Perturber {
         self.bigrams.len()
     }
 
-    /// Every checked edit of `text` (identified by `item` for seeding). With a query, only the
-    /// sentences that overlap it most are edited, so the edited passage stops answering it.
+    /// Every checked edit of `text` (identified by `item` for seeding). With a query, only edits
+    /// within a few words of a query term, in the sentences that share the most query terms, by
+    /// families whose change the query asks about ([`anchor`]), so the edited passage stops
+    /// answering it. Closest to the query first.
     pub fn propose(&self, item: &str, text: &str, query: Option<&str>) -> Proposals {
         let sentences = text::sentences(text);
-        let order = sentence_order(
-            text,
-            &sentences,
-            query,
-            self.english,
-            item_seed(self.seed, item, "sentences"),
-        );
+        let anchors = query.map(|q| QueryAnchors::new(q, self.english, &self.rarity));
+        let order = sentence_order(&sentences, anchors.as_ref(), item_seed(self.seed, item, "sentences"));
         let mut out = Proposals::default();
         let mut candidates = Vec::new();
         for family in &self.families {
@@ -240,33 +258,44 @@ impl Perturber {
                 family.candidates(text, sentence, &mut rng, &mut candidates);
                 for candidate in candidates.drain(..) {
                     let candidate = fix_article(text, sentence, candidate);
-                    match self.check(text, sentence, &candidate) {
-                        Ok(edited) => out.proposals.push(Proposal {
+                    let anchored = match &anchors {
+                        Some(a) => a.anchor_edit(family.name(), sentence, &candidate).map(Some),
+                        None => Ok(None),
+                    };
+                    match anchored.and_then(|anchor| Ok((anchor, self.check(text, sentence, &candidate)?))) {
+                        Ok((anchor, edited)) => out.proposals.push(Proposal {
                             family: family.name(),
                             edit: Edit {
                                 family: family.name().name().to_string(),
                                 original: text[candidate.start..candidate.end].to_string(),
                                 replacement: candidate.replacement.clone(),
+                                offset: Some(text[..candidate.start].chars().count()),
+                                anchor: anchor.as_ref().map(|a| a.term.clone()),
                             },
                             offset: candidate.start,
                             text: edited,
                             draw: balance_draw(self.seed, item, &candidate.direction),
                             direction: candidate.direction,
+                            distance: anchor.map_or(0, |a| a.distance),
                         }),
                         Err(reason) => *out.rejected.entry(reason).or_default() += 1,
                     }
                 }
             }
         }
+        // Closest to the query first within each family (stable: the rules' order breaks ties).
+        out.proposals.sort_by_key(|p| (p.family, p.distance));
         out
     }
 
-    /// Applies a candidate and runs the checks on its sentence; returns the edited text.
+    /// Applies a candidate (to every copy of its phrase, see [`copies::apply`]) and runs the
+    /// checks on its sentence; returns the edited text.
     fn check(&self, text: &str, sentence: &Sentence, c: &Candidate) -> std::result::Result<String, Rejection> {
-        let edited = format!("{}{}{}", &text[..c.start], c.replacement, &text[c.end..]);
+        let once = format!("{}{}{}", &text[..c.start], c.replacement, &text[c.end..]);
+        let edited = copies::apply(text, sentence, c)?;
         let new_end = (sentence.end + c.replacement.len()).saturating_sub(c.end - c.start);
         let source_sentence = &text[sentence.start..sentence.end];
-        let edited_sentence = &edited[sentence.start..new_end];
+        let edited_sentence = &once[sentence.start..new_end];
         let edited_tokens = text::tokens(edited_sentence, sentence.start);
         checks::check_edit(
             &sentence.tokens,
@@ -305,29 +334,17 @@ pub fn item_seed(seed: u64, item: &str, purpose: &str) -> u64 {
     u64::from_le_bytes(h.finalize()[..8].try_into().expect("8 bytes"))
 }
 
-/// Sentences to edit, best first: with a query, those sharing at least half as many content
-/// terms with it as the best one (none when no sentence shares any, unless the text is a single
-/// sentence); without one, every sentence in a seeded order.
-fn sentence_order(text: &str, sentences: &[Sentence], query: Option<&str>, english: bool, seed: u64) -> Vec<usize> {
-    let Some(query) = query else {
+/// Sentences to edit, best first: with a query, those sharing at least half as many anchor
+/// terms with it as the best one (none when none shares any); without one, every sentence in a
+/// seeded order.
+fn sentence_order(sentences: &[Sentence], anchors: Option<&QueryAnchors>, seed: u64) -> Vec<usize> {
+    let Some(anchors) = anchors else {
         let mut order: Vec<usize> = (0..sentences.len()).collect();
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         rand::seq::SliceRandom::shuffle(order.as_mut_slice(), &mut rng);
         return order;
     };
-    if sentences.len() == 1 {
-        return vec![0];
-    }
-    let wanted: HashSet<String> = text::content_terms(query, english).into_iter().collect();
-    let overlaps: Vec<usize> = sentences
-        .iter()
-        .map(|s| {
-            let terms: HashSet<String> = text::content_terms(&text[s.start..s.end], english)
-                .into_iter()
-                .collect();
-            terms.intersection(&wanted).count()
-        })
-        .collect();
+    let overlaps: Vec<usize> = sentences.iter().map(|s| anchors.overlap(s)).collect();
     let best = overlaps.iter().copied().max().unwrap_or(0);
     let mut order: Vec<usize> = (0..sentences.len())
         .filter(|&i| overlaps[i] > 0 && overlaps[i] * 2 >= best)
@@ -418,8 +435,9 @@ impl Chosen {
     }
 }
 
-/// Up to `n` balanced proposals of one item: one per family in turn (starting at a seeded
-/// family, so no family is always first), then a second round, and so on. Distinct texts only.
+/// Up to `n` balanced proposals of one item: one per family in turn, then a second round, and so
+/// on. Families whose closest edit is nearer the query go first; ties start at a seeded family,
+/// so no family is always first. Distinct texts only.
 pub fn choose(proposals: &Proposals, balancer: &Balancer, n: usize, seed: u64, item: &str) -> Vec<Chosen> {
     let mut by_family: BTreeMap<FamilyName, Vec<&Proposal>> = BTreeMap::new();
     for p in proposals.proposals.iter().filter(|p| balancer.accepts(p)) {
@@ -430,14 +448,18 @@ pub fn choose(proposals: &Proposals, balancer: &Balancer, n: usize, seed: u64, i
         return Vec::new();
     }
     let start = (item_seed(seed, item, "families") % families.len() as u64) as usize;
+    let mut order: Vec<FamilyName> = families.clone();
+    order.sort_by_key(|f| {
+        let k = families.iter().position(|g| g == f).unwrap_or(0);
+        (by_family[f][0].distance, (k + families.len() - start) % families.len())
+    });
     let mut chosen: Vec<Chosen> = Vec::new();
     let mut texts: HashSet<&str> = HashSet::new();
     let mut cursor: BTreeMap<FamilyName, usize> = BTreeMap::new();
     let mut progress = true;
     while chosen.len() < n && progress {
         progress = false;
-        for k in 0..families.len() {
-            let family = families[(start + k) % families.len()];
+        for &family in &order {
             let list = &by_family[&family];
             let at = cursor.entry(family).or_default();
             while *at < list.len() && !texts.insert(list[*at].text.as_str()) {
@@ -712,11 +734,14 @@ mod tests {
                 family: "negation".into(),
                 original: String::new(),
                 replacement: String::new(),
+                offset: None,
+                anchor: None,
             },
             offset: 0,
             text: String::new(),
             direction: direction.into(),
             draw,
+            distance: 0,
         }
     }
 

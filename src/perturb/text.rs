@@ -74,11 +74,13 @@ impl Sentence {
 /// Abbreviations after which a full stop does not end a sentence.
 const ABBREVIATIONS: &[&str] = &[
     "al", "e.g", "i.e", "eg", "ie", "fig", "figs", "vs", "approx", "ca", "cf", "dr", "mr", "mrs", "ms", "prof", "no",
-    "nos", "vol", "pp", "eq", "eqs", "ref", "refs", "resp", "st", "etc", "jr", "sr", "inc", "ltd", "co", "u.s",
+    "nos", "vol", "vols", "pp", "p", "eq", "eqs", "ref", "refs", "resp", "st", "etc", "jr", "sr", "inc", "ltd", "co",
+    "u.s", "viz", "sec", "sect", "ch", "chap", "ed", "eds", "dept", "univ", "incl", "esp", "ibid", "op", "cit",
 ];
 
-/// Splits a text into sentences (Unicode sentence boundaries, repaired after abbreviations and
-/// initials, and where the next piece starts in lower case).
+/// Splits a text into sentences: Unicode sentence boundaries, repaired after abbreviations and
+/// initials, and also split where a full stop is followed by a lower-case word (as scanned and
+/// technical abstracts often read: "… was measured. the rate …"), which Unicode's rules join.
 pub fn sentences(text: &str) -> Vec<Sentence> {
     let mut spans: Vec<(usize, usize)> = Vec::new();
     for (i, s) in text.split_sentence_bound_indices() {
@@ -89,12 +91,14 @@ pub fn sentences(text: &str) -> Vec<Sentence> {
         let lead = s.len() - s.trim_start().len();
         let span = (i + lead, i + trimmed.len());
         match spans.last_mut() {
-            Some(last) if continues(&text[last.0..last.1], &text[span.0..span.1]) => last.1 = span.1,
+            // A Unicode split after an abbreviation or an initial is repaired.
+            Some(last) if ends_with_abbreviation(&text[last.0..last.1]) => last.1 = span.1,
             _ => spans.push(span),
         }
     }
     spans
         .into_iter()
+        .flat_map(|span| split_before_lower_case(text, span))
         .map(|(start, end)| Sentence {
             start,
             end,
@@ -103,15 +107,9 @@ pub fn sentences(text: &str) -> Vec<Sentence> {
         .collect()
 }
 
-/// Whether `next` continues the sentence `prev` (a split after an abbreviation or an initial).
-fn continues(prev: &str, next: &str) -> bool {
-    if next
-        .chars()
-        .next()
-        .is_some_and(|c| c.is_lowercase() || c.is_ascii_digit())
-    {
-        return true;
-    }
+/// Whether a piece ending in `prev` ends with an abbreviation or an initial ("et al.", "Fig.",
+/// "J."), so its full stop does not end a sentence.
+fn ends_with_abbreviation(prev: &str) -> bool {
     let Some(body) = prev.strip_suffix('.') else {
         return false;
     };
@@ -121,6 +119,24 @@ fn continues(prev: &str, next: &str) -> bool {
         .unwrap_or("");
     let lower = last.to_lowercase();
     ABBREVIATIONS.contains(&lower.as_str()) || (last.chars().count() == 1 && last.chars().all(char::is_uppercase))
+}
+
+/// `span` split after every full stop that is followed by white space and a lower-case word,
+/// unless the stop ends an abbreviation or an initial.
+fn split_before_lower_case(text: &str, (start, end): (usize, usize)) -> Vec<(usize, usize)> {
+    let piece = &text[start..end];
+    let mut out = Vec::new();
+    let mut from = 0;
+    for (i, _) in piece.match_indices(". ") {
+        let rest = piece[i + 1..].trim_start();
+        let opens_lower = rest.chars().next().is_some_and(char::is_lowercase);
+        if opens_lower && !ends_with_abbreviation(&piece[from..=i]) {
+            out.push((start + from, start + i + 1));
+            from = piece.len() - rest.len();
+        }
+    }
+    out.push((start + from, end));
+    out
 }
 
 /// Function words: not content for the edit-size check or for query overlap.
@@ -164,17 +180,6 @@ pub fn stem(lower: &str) -> String {
         .get_or_init(|| rust_stemmers::Stemmer::create(rust_stemmers::Algorithm::English))
         .stem(lower)
         .into_owned()
-}
-
-/// Content terms of a text for matching it against a query. English: stems of its content words
-/// (numbers in, function words out, negations in). Other languages: the shared lexical terms
-/// ([`crate::terms`]: CJK as character bigrams, no stemming).
-pub fn content_terms(text: &str, english: bool) -> Vec<String> {
-    if english {
-        content_stems(&tokens(text, 0), true)
-    } else {
-        crate::terms::terms(text)
-    }
 }
 
 /// Content tokens of a text (numbers included, function words out, negations in), stemmed with
@@ -271,6 +276,22 @@ mod tests {
                 "Smith et al. found two effects, e.g. heat.",
                 "J. Doe disagreed.",
                 "The rest is noise."
+            ]
+        );
+    }
+
+    #[test]
+    fn a_full_stop_before_a_lower_case_word_ends_a_sentence_unless_it_ends_an_abbreviation() {
+        let text = "The vehicle was heated to 3000 k. the ablation rate was measured, e.g. by weight. \
+                    results of Smith et al. agree (cf. fig. 2). the mass is 5.5 x 10 kg.";
+        let s: Vec<&str> = sentences(text).iter().map(|s| &text[s.start..s.end]).collect();
+        assert_eq!(
+            s,
+            [
+                "The vehicle was heated to 3000 k.",
+                "the ablation rate was measured, e.g. by weight.",
+                "results of Smith et al. agree (cf. fig. 2).",
+                "the mass is 5.5 x 10 kg."
             ]
         );
     }

@@ -18,7 +18,8 @@
 //! plan.json                      the plan (written last by `plan`)
 //! corpus/part-<i>.parquet        rows of corpus shard i: row, id, text, canonical
 //! queries.parquet                queries with their positives' rows
-//! bm25.json.gz, bigrams.bin      corpus statistics (lexical filter, counterfactual fluency)
+//! bm25.json.gz, bigrams.bin      corpus statistics (lexical filter, counterfactual fluency,
+//! term-df.json.gz                 and which query terms anchor counterfactuals)
 //! vectors/part-<i>.parquet       embed-corpus i: row, embedding
 //! index/p-<p>.{exact,usearch}    build-index p
 //! mined/part-<j>.jsonl.gz        mine-queries j: per query, its selection and counterfactuals
@@ -145,6 +146,11 @@ impl RunDir {
     /// The counterfactual fluency table.
     pub fn bigrams(&self) -> PathBuf {
         self.root.join("bigrams.bin")
+    }
+
+    /// The corpus's document frequencies that decide which query terms anchor counterfactuals.
+    pub fn term_rarity(&self) -> PathBuf {
+        self.root.join("term-df.json.gz")
     }
 
     /// The vectors of corpus shard `i`.

@@ -321,14 +321,22 @@ pub fn read_bm25(run: &RunDir) -> Result<Bm25> {
         .map_err(|e| Error::input(&path, format!("not BM25 statistics: {e}")))
 }
 
-/// Stores the counterfactual fluency table (bigram hashes, little-endian u64).
-pub fn write_bigrams(run: &RunDir, perturber: &Perturber) -> Result<()> {
+/// Stores what a perturber learned from the corpus: the fluency table (bigram hashes,
+/// little-endian u64) and the document frequencies of its stems.
+pub fn write_perturber_tables(run: &RunDir, perturber: &Perturber) -> Result<()> {
     let bytes: Vec<u8> = perturber.bigram_hashes().iter().flat_map(|h| h.to_le_bytes()).collect();
-    crate::output::write_atomic(&run.bigrams(), &bytes)
+    crate::output::write_atomic(&run.bigrams(), &bytes)?;
+    write_gz_json(&run.term_rarity(), perturber.term_rarity())
 }
 
-/// Reads the fluency table into `perturber`.
-pub fn read_bigrams(run: &RunDir, perturber: &mut Perturber) -> Result<()> {
+/// Reads the tables of [`write_perturber_tables`] into `perturber`.
+pub fn read_perturber_tables(run: &RunDir, perturber: &mut Perturber) -> Result<()> {
+    let path = run.term_rarity();
+    let file = File::open(&path).map_err(|e| Error::part(&path, e))?;
+    perturber.extend_term_rarity(
+        serde_json::from_reader(BufReader::new(flate2::read::GzDecoder::new(file)))
+            .map_err(|e| Error::input(&path, format!("not document frequencies: {e}")))?,
+    );
     let path = run.bigrams();
     let mut bytes = Vec::new();
     File::open(&path)

@@ -450,7 +450,7 @@ pub fn plan(run: &RunDir, s: &MineSettings, shards: (usize, usize, usize)) -> Re
     let mut families_left_out = Vec::new();
     if s.counterfactuals > 0 {
         let (perturber, left_out) = crate::mine::counterfactual::perturber(&data.corpus, s, &language)?;
-        parts::write_bigrams(run, &perturber)?;
+        parts::write_perturber_tables(run, &perturber)?;
         families_left_out = left_out.iter().map(|f| f.name().to_string()).collect();
     }
     let mut plan = Plan {

@@ -256,7 +256,7 @@ fn mine_queries(run: &RunDir, plan: &Plan, shard: Shard, s: &MineSettings) -> Re
         0 => None,
         _ => {
             let (mut p, _) = counterfactual::families_perturber(s, &plan.language)?;
-            parts::read_bigrams(run, &mut p)?;
+            parts::read_perturber_tables(run, &mut p)?;
             Some(p)
         }
     };

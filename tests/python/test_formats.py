@@ -96,7 +96,7 @@ def test_counterfactual_negatives_carry_their_edit(tmp_path):
     path = mine(tmp_path, "triplet", "--counterfactuals", "2")
     table = pq.read_table(path)
     edits = table.schema.field("negative_edits").type
-    assert [f.name for f in edits.value_type] == ["family", "original", "replacement"]
+    assert [f.name for f in edits.value_type] == ["family", "original", "replacement", "offset", "anchor"]
     ds = hf(path)
     rows = [r for r in ds if r["negative_source"].startswith("counterfactual:")]
     assert rows, "the sample yields counterfactuals"
@@ -105,7 +105,8 @@ def test_counterfactual_negatives_carry_their_edit(tmp_path):
         assert r["negative_id"].startswith(f"{r['positive_id']}#cf:{family}:")
         assert r["negative_rank"] is None
         (edit,) = r["negative_edits"]
-        assert edit["family"] == family and edit["original"] in r["positive"]
+        assert edit["family"] == family and r["positive"][edit["offset"]:].startswith(edit["original"])
+        assert edit["anchor"] and edit["anchor"] in r["anchor"].lower()
         assert r["negative"] != r["positive"] and edit["replacement"] in r["negative"]
     mined = [r for r in ds if r["negative_source"] == "mined"]
     assert all(r["negative_edits"] in (None, [], [None]) for r in mined)
