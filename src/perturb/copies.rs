@@ -114,5 +114,7 @@ mod tests {
             edit(text, "is", "is not", 0).unwrap(),
             "The flow is not stable at low speed."
         );
+        // At the end of a sentence the context is the edit's own first words.
+        assert_eq!(edit("The flow is.", "is", "is not", 0).unwrap(), "The flow is not.");
     }
 }
