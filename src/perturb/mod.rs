@@ -291,11 +291,14 @@ impl Perturber {
     /// Applies a candidate (to every copy of its phrase, see [`copies::apply`]) and runs the
     /// checks on its sentence; returns the edited text.
     fn check(&self, text: &str, sentence: &Sentence, c: &Candidate) -> std::result::Result<String, Rejection> {
-        let once = format!("{}{}{}", &text[..c.start], c.replacement, &text[c.end..]);
         let edited = copies::apply(text, sentence, c)?;
-        let new_end = (sentence.end + c.replacement.len()).saturating_sub(c.end - c.start);
         let source_sentence = &text[sentence.start..sentence.end];
-        let edited_sentence = &once[sentence.start..new_end];
+        let edited_sentence = &format!(
+            "{}{}{}",
+            &text[sentence.start..c.start],
+            c.replacement,
+            &text[c.end..sentence.end]
+        );
         let edited_tokens = text::tokens(edited_sentence, sentence.start);
         checks::check_edit(
             &sentence.tokens,
