@@ -177,15 +177,17 @@ def summary(results, recipes):
         lines.append(f"{'recipe':<18} {'nDCG@10':>16} {'R@100':>8} {'Δ untrained':>14} {'Δ inbatch':>14} {'Δ percpos95':>14} "
                      f"{'rows':>6} {'mean rank':>9}")
         for name in recipes:
-            got = [at[(name, s)] for s in seeds if "ndcg@10" in at.get((name, s), {})]
+            def scored(recipe, seed):
+                return "ndcg@10" in at.get((recipe, seed), {})
+
+            got = [at[(name, s)] for s in seeds if scored(name, s)]
             if not got:
                 continue
             nd = [g["ndcg@10"] for g in got]
             sd = statistics.stdev(nd) if len(nd) > 1 else 0.0
 
             def delta(other):
-                d = [at[(name, s)]["ndcg@10"] - at[(other, s)]["ndcg@10"] for s in seeds
-                     if "ndcg@10" in at.get((name, s), {}) and "ndcg@10" in at.get((other, s), {})]
+                d = [at[(name, s)]["ndcg@10"] - at[(other, s)]["ndcg@10"] for s in seeds if scored(name, s) and scored(other, s)]
                 if not d:
                     return "-"
                 return f"{statistics.mean(d):+.4f}±{statistics.stdev(d) if len(d) > 1 else 0:.4f}"
@@ -231,6 +233,12 @@ def main():
     out = pathlib.Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     results, started = [], time.time()
+
+    def record(row):
+        results.append(row)
+        print(json.dumps(row), flush=True)
+        (out / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in results))
+
     with tempfile.TemporaryDirectory() as tmp:
         work = pathlib.Path(tmp)
         for regime in a.regimes.split(","):
@@ -261,15 +269,12 @@ def main():
                         row["rows"] = len(cols["anchor"])
                         if not row["rows"]:
                             # Every row was short of negatives (n-tuple drops those): nothing to train.
-                            results.append(row)
-                            print(json.dumps(row), flush=True)
+                            record(row)
                             continue
                         model = train(model_dir, cols, epochs, seed, a.smoke)
                     row.update(evaluate(model, corpus, queries, qrels, test))
                     row["seconds"] = time.time() - t
-                    results.append(row)
-                    print(json.dumps(row), flush=True)
-                    (out / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in results))
+                    record(row)
     text = summary(results, recipes)
     print(text)
     print(f"\n{len(results)} arms in {time.time() - started:.0f} s; results in {out / 'results.jsonl'}")

@@ -163,6 +163,8 @@ impl Manifest {
             ("Difference", &s.difference),
         ]);
         let c = &self.counts;
+        // Rows with a positive, written or dropped as short.
+        let rows = c.rows + c.short_rows_dropped;
         let candidates: usize = c.skipped_candidates.values().sum();
         for (reason, n) in &c.skipped_candidates {
             out.push_str(&format!(
@@ -177,7 +179,7 @@ impl Manifest {
             out.push_str(&format!(
                 "\n{} of {} rows have fewer negatives than asked{}",
                 c.short_rows,
-                c.rows + c.short_rows_dropped,
+                rows,
                 if c.short_rows_dropped > 0 {
                     " (dropped; --keep-short keeps them)"
                 } else {
@@ -185,7 +187,6 @@ impl Manifest {
                 }
             ));
         }
-        let rows = c.rows + c.short_rows_dropped;
         if rows > 0 && c.rows_positive_first * 2 >= rows {
             out.push_str(&format!(
                 "\nThe positive is its query's nearest passage in {:.0}% of rows: here hard negatives add little \
@@ -206,7 +207,7 @@ impl Manifest {
                 "\nAdded {} counterfactual negatives to {} of {} rows ({}; {} below the similarity floor)",
                 cf.added,
                 cf.rows_with_counterfactuals,
-                c.rows + c.short_rows_dropped,
+                rows,
                 families.join(", "),
                 cf.below_min_similarity
             ));

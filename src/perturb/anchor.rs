@@ -18,7 +18,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use super::checks::Rejection;
-use super::text::{self, Sentence, Token, TokenKind};
+use super::text::{self, Sentence, TokenKind};
 use super::{Candidate, FamilyName};
 
 /// Most words between an edit and its anchor.
@@ -94,10 +94,8 @@ impl TermRarity {
     /// Counts the content stems of one passage.
     pub fn add(&mut self, passage: &str, english: bool) {
         self.docs += 1;
-        let stems: HashSet<String> = text::tokens(passage, 0)
-            .iter()
-            .filter(|t| t.kind == TokenKind::Number || (t.kind == TokenKind::Word && !text::is_stopword(&t.lower)))
-            .map(|t| stem_of(t, english))
+        let stems: HashSet<String> = text::content_stems(&text::tokens(passage, 0), english)
+            .into_iter()
             .collect();
         for s in stems {
             *self.df.entry(s).or_default() += 1;
@@ -156,7 +154,7 @@ impl QueryAnchors {
                 }
                 TokenKind::Punct => false,
             };
-            let stem = stem_of(t, english);
+            let stem = text::matching_form(t, english);
             if is_content && !rarity.is_common(&stem) {
                 stems.entry(stem).or_insert_with(|| t.lower.clone());
             }
@@ -179,14 +177,20 @@ impl QueryAnchors {
         }
     }
 
-    /// Distinct anchors of the query that occur in `sentence`.
-    pub fn overlap(&self, sentence: &Sentence) -> usize {
-        let found: HashSet<&String> = sentence
-            .tokens
-            .iter()
-            .filter_map(|t| self.stems.get(&stem_of(t, self.english)))
-            .collect();
-        found.len()
+    /// The query terms in `sentence`, token by token (each token stemmed once, however many
+    /// edits of the sentence are then anchored).
+    pub fn in_sentence<'a>(&'a self, sentence: &Sentence) -> SentenceAnchors<'a> {
+        SentenceAnchors {
+            terms: sentence
+                .tokens
+                .iter()
+                .map(|t| {
+                    self.stems
+                        .get(&text::matching_form(t, self.english))
+                        .map(String::as_str)
+                })
+                .collect(),
+        }
     }
 
     /// Whether the query asks what `family` changes (see the module's documentation).
@@ -202,7 +206,13 @@ impl QueryAnchors {
     /// The anchor of a candidate edit of `sentence` by `family`, or why it has none: the query
     /// does not ask what the family changes, or no query term is within the window (for an
     /// antonym, next to the word).
-    pub fn anchor_edit(&self, family: FamilyName, sentence: &Sentence, c: &Candidate) -> Result<Anchor, Rejection> {
+    pub fn anchor_edit(
+        &self,
+        family: FamilyName,
+        sentence: &Sentence,
+        found: &SentenceAnchors<'_>,
+        c: &Candidate,
+    ) -> Result<Anchor, Rejection> {
         if !self.asks_for(family) {
             return Err(Rejection::NotAsked);
         }
@@ -211,13 +221,28 @@ impl QueryAnchors {
         } else {
             WINDOW
         };
-        self.anchor(sentence, c.start, c.end)
+        found
+            .anchor(sentence, c.start, c.end)
             .filter(|a| a.distance <= window)
             .ok_or(Rejection::OffQuery)
     }
+}
 
-    /// The closest anchor of an edit of bytes `start..end` in `sentence`, if one lies within
-    /// [`WINDOW`] words in the same clause.
+/// The query terms found in one sentence: for each of its tokens, the query word whose stem it
+/// shares ([`QueryAnchors::in_sentence`]).
+#[derive(Debug, Clone)]
+pub struct SentenceAnchors<'a> {
+    terms: Vec<Option<&'a str>>,
+}
+
+impl SentenceAnchors<'_> {
+    /// Distinct query terms in the sentence.
+    pub fn overlap(&self) -> usize {
+        self.terms.iter().flatten().collect::<HashSet<_>>().len()
+    }
+
+    /// The closest anchor of an edit of bytes `start..end` in `sentence` (the sentence these
+    /// terms were found in), if one lies within [`WINDOW`] words in the same clause.
     pub fn anchor(&self, sentence: &Sentence, start: usize, end: usize) -> Option<Anchor> {
         let tokens = &sentence.tokens;
         let edited: Vec<usize> = (0..tokens.len())
@@ -225,8 +250,8 @@ impl QueryAnchors {
             .collect();
         let (&first, &last) = (edited.first()?, edited.last()?);
         let mut best: Option<Anchor> = None;
-        for (i, t) in tokens.iter().enumerate() {
-            let Some(term) = self.stems.get(&stem_of(t, self.english)) else {
+        for (i, term) in self.terms.iter().enumerate() {
+            let Some(term) = term else {
                 continue;
             };
             let between = if i < first {
@@ -245,21 +270,12 @@ impl QueryAnchors {
             let distance = tokens[between].iter().filter(|t| t.kind != TokenKind::Punct).count();
             if distance <= WINDOW && best.as_ref().is_none_or(|b| distance < b.distance) {
                 best = Some(Anchor {
-                    term: term.clone(),
+                    term: term.to_string(),
                     distance,
                 });
             }
         }
         best
-    }
-}
-
-/// A token's matching form: its English stem, or its lower case.
-fn stem_of(t: &Token, english: bool) -> String {
-    if english && t.kind == TokenKind::Word {
-        text::stem(&t.lower)
-    } else {
-        t.lower.clone()
     }
 }
 
@@ -292,9 +308,10 @@ mod tests {
     fn an_edit_is_anchored_within_the_window_of_its_clause_only() {
         let a = QueryAnchors::new("ablation rates of heat shields", true, &TermRarity::default());
         let s = sentence("The ablation rate increased sharply, and the vehicle weighs 8640 kg.");
+        let found = a.in_sentence(&s);
         let at = |w: &str| {
             let start = s.tokens.iter().find(|t| t.lower == w).unwrap().start;
-            a.anchor(&s, start, start + w.len())
+            found.anchor(&s, start, start + w.len())
         };
         assert_eq!(
             at("increased"),

@@ -25,7 +25,7 @@ use rand_chacha::ChaCha8Rng;
 use crate::error::{Error, Result};
 use crate::language::RunLanguage;
 use crate::output::Edit;
-use anchor::{QueryAnchors, TermRarity};
+use anchor::{QueryAnchors, SentenceAnchors, TermRarity};
 use checks::{BigramTable, Rejection};
 use text::Sentence;
 
@@ -247,7 +247,14 @@ impl Perturber {
     pub fn propose(&self, item: &str, text: &str, query: Option<&str>) -> Proposals {
         let sentences = text::sentences(text);
         let anchors = query.map(|q| QueryAnchors::new(q, self.english, &self.rarity));
-        let order = sentence_order(&sentences, anchors.as_ref(), item_seed(self.seed, item, "sentences"));
+        let found: Option<Vec<SentenceAnchors>> = anchors
+            .as_ref()
+            .map(|a| sentences.iter().map(|s| a.in_sentence(s)).collect());
+        let order = sentence_order(
+            sentences.len(),
+            found.as_deref(),
+            item_seed(self.seed, item, "sentences"),
+        );
         let mut out = Proposals::default();
         let mut candidates = Vec::new();
         for family in &self.families {
@@ -258,9 +265,11 @@ impl Perturber {
                 family.candidates(text, sentence, &mut rng, &mut candidates);
                 for candidate in candidates.drain(..) {
                     let candidate = fix_article(text, sentence, candidate);
-                    let anchored = match &anchors {
-                        Some(a) => a.anchor_edit(family.name(), sentence, &candidate).map(Some),
-                        None => Ok(None),
+                    let anchored = match (&anchors, &found) {
+                        (Some(a), Some(found)) => {
+                            a.anchor_edit(family.name(), sentence, &found[si], &candidate).map(Some)
+                        }
+                        _ => Ok(None),
                     };
                     match anchored.and_then(|anchor| Ok((anchor, self.check(text, sentence, &candidate)?))) {
                         Ok((anchor, edited)) => out.proposals.push(Proposal {
@@ -340,16 +349,16 @@ pub fn item_seed(seed: u64, item: &str, purpose: &str) -> u64 {
 /// Sentences to edit, best first: with a query, those sharing at least half as many anchor
 /// terms with it as the best one (none when none shares any); without one, every sentence in a
 /// seeded order.
-fn sentence_order(sentences: &[Sentence], anchors: Option<&QueryAnchors>, seed: u64) -> Vec<usize> {
-    let Some(anchors) = anchors else {
-        let mut order: Vec<usize> = (0..sentences.len()).collect();
+fn sentence_order(sentences: usize, found: Option<&[SentenceAnchors]>, seed: u64) -> Vec<usize> {
+    let Some(found) = found else {
+        let mut order: Vec<usize> = (0..sentences).collect();
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         rand::seq::SliceRandom::shuffle(order.as_mut_slice(), &mut rng);
         return order;
     };
-    let overlaps: Vec<usize> = sentences.iter().map(|s| anchors.overlap(s)).collect();
+    let overlaps: Vec<usize> = found.iter().map(SentenceAnchors::overlap).collect();
     let best = overlaps.iter().copied().max().unwrap_or(0);
-    let mut order: Vec<usize> = (0..sentences.len())
+    let mut order: Vec<usize> = (0..sentences)
         .filter(|&i| overlaps[i] > 0 && overlaps[i] * 2 >= best)
         .collect();
     order.sort_by_key(|&i| (std::cmp::Reverse(overlaps[i]), i));
@@ -451,11 +460,11 @@ pub fn choose(proposals: &Proposals, balancer: &Balancer, n: usize, seed: u64, i
         return Vec::new();
     }
     let start = (item_seed(seed, item, "families") % families.len() as u64) as usize;
-    let mut order: Vec<FamilyName> = families.clone();
-    order.sort_by_key(|f| {
-        let k = families.iter().position(|g| g == f).unwrap_or(0);
-        (by_family[f][0].distance, (k + families.len() - start) % families.len())
-    });
+    let mut order: Vec<FamilyName> = (0..families.len())
+        .map(|k| families[(start + k) % families.len()])
+        .collect();
+    // Stable: families at the same distance keep the seeded rotation.
+    order.sort_by_key(|f| by_family[f][0].distance);
     let mut chosen: Vec<Chosen> = Vec::new();
     let mut texts: HashSet<&str> = HashSet::new();
     let mut cursor: BTreeMap<FamilyName, usize> = BTreeMap::new();

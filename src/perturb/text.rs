@@ -192,14 +192,17 @@ pub fn content_stems(tokens: &[Token], english: bool) -> Vec<String> {
             TokenKind::Word => is_negation(&t.lower) || !is_stopword(&t.lower),
             TokenKind::Punct => false,
         })
-        .map(|t| {
-            if english && t.kind == TokenKind::Word {
-                stem(&t.lower)
-            } else {
-                t.lower.clone()
-            }
-        })
+        .map(|t| matching_form(t, english))
         .collect()
+}
+
+/// A token's form for matching: its English stem when `english` and a word, else its lower case.
+pub fn matching_form(t: &Token, english: bool) -> String {
+    if english && t.kind == TokenKind::Word {
+        stem(&t.lower)
+    } else {
+        t.lower.clone()
+    }
 }
 
 /// Lower case, punctuation dropped, whitespace collapsed: two texts equal under this are duplicates.

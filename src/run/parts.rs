@@ -313,12 +313,16 @@ pub fn write_bm25(run: &RunDir, bm25: &Bm25) -> Result<()> {
     write_gz_json(&run.bm25(), bm25)
 }
 
+/// Reads what [`write_gz_json`] stored; `what` names it in the error.
+fn read_gz_json<T: serde::de::DeserializeOwned>(path: &Path, what: &str) -> Result<T> {
+    let file = File::open(path).map_err(|e| Error::part(path, e))?;
+    serde_json::from_reader(BufReader::new(flate2::read::GzDecoder::new(file)))
+        .map_err(|e| Error::input(path, format!("not {what}: {e}")))
+}
+
 /// Reads the corpus's BM25 statistics.
 pub fn read_bm25(run: &RunDir) -> Result<Bm25> {
-    let path = run.bm25();
-    let file = File::open(&path).map_err(|e| Error::part(&path, e))?;
-    serde_json::from_reader(BufReader::new(flate2::read::GzDecoder::new(file)))
-        .map_err(|e| Error::input(&path, format!("not BM25 statistics: {e}")))
+    read_gz_json(&run.bm25(), "BM25 statistics")
 }
 
 /// Stores what a perturber learned from the corpus: the fluency table (bigram hashes,
@@ -331,12 +335,7 @@ pub fn write_perturber_tables(run: &RunDir, perturber: &Perturber) -> Result<()>
 
 /// Reads the tables of [`write_perturber_tables`] into `perturber`.
 pub fn read_perturber_tables(run: &RunDir, perturber: &mut Perturber) -> Result<()> {
-    let path = run.term_rarity();
-    let file = File::open(&path).map_err(|e| Error::part(&path, e))?;
-    perturber.extend_term_rarity(
-        serde_json::from_reader(BufReader::new(flate2::read::GzDecoder::new(file)))
-            .map_err(|e| Error::input(&path, format!("not document frequencies: {e}")))?,
-    );
+    perturber.extend_term_rarity(read_gz_json(&run.term_rarity(), "document frequencies")?);
     let path = run.bigrams();
     let mut bytes = Vec::new();
     File::open(&path)
