@@ -28,6 +28,8 @@ pub enum Rejection {
     /// The edited phrase still stands unedited elsewhere in the passage (a repeated title or
     /// result in another wording), so the passage still says the original.
     CopyRemains,
+    /// The replacement contradicts a word of its own clause ("cooled to high temperatures").
+    Incoherent,
 }
 
 impl Rejection {
@@ -42,6 +44,7 @@ impl Rejection {
             Rejection::OffQuery => "off_query",
             Rejection::NotAsked => "not_asked",
             Rejection::CopyRemains => "copy_remains",
+            Rejection::Incoherent => "incoherent",
         }
     }
 }

@@ -112,7 +112,7 @@ fn fixed_phrase(prev: &str, word: &str, next: &str) -> bool {
         (_, "more" | "less", "or" | "and")
             | ("or" | "and", "more" | "less", _)
             | ("the", "more" | "less", _)
-            | (_, "higher" | "lower", "education" | "case")
+            | (_, "higher" | "lower", "education" | "case" | "bound" | "bounds")
             | ("at", "best" | "worst" | "least" | "most", _)
             | (_, "best", "known")
             | (_, "above" | "after", "all")
@@ -152,7 +152,14 @@ impl Family for Comparatives {
                 matches!(t.lower.as_str(), "exclusion" | "inclusion") && prev == "the" && word(i as isize - 2) == "to";
             let than_one =
                 matches!(t.lower.as_str(), "more" | "less") && next == "than" && word(i as isize + 2) == "one";
+            // "cannot be recycled more than twice": a negated bound has no sensible reverse
+            // ("no more than" is a bound of its own and swaps to "no less than").
+            let negated_bound = matches!(t.lower.as_str(), "more" | "less" | "fewer")
+                && next == "than"
+                && prev != "no"
+                && (i.saturating_sub(4)..i).any(|j| crate::perturb::text::is_negation(word(j as isize)));
             if fixed_phrase(prev, &t.lower, next)
+                || negated_bound
                 || prev == "-"
                 || next == "-"
                 || partner_present
@@ -212,6 +219,8 @@ mod tests {
             "A seat for more than one person.",
             "To the exclusion of others.",
             "Students fail to attend.",
+            "Plastics cannot be recycled more than twice.",
+            "The lower bound holds.",
         ] {
             assert_eq!(edits(text), Vec::<String>::new(), "{text}");
         }

@@ -11,6 +11,7 @@
 pub mod anchor;
 pub mod antonym;
 pub mod checks;
+pub mod coherence;
 pub mod comparative;
 pub mod copies;
 pub mod negation;
@@ -320,10 +321,13 @@ impl Perturber {
         let inside: Vec<usize> = (0..edited_tokens.len())
             .filter(|&i| edited_tokens[i].start < span_end && edited_tokens[i].end > c.start)
             .collect();
-        if let (Some(&first), Some(&last)) = (inside.first(), inside.last())
-            && !self.bigrams.fluent(&edited_tokens, first, last)
-        {
-            return Err(Rejection::Disfluent);
+        if let (Some(&first), Some(&last)) = (inside.first(), inside.last()) {
+            if !self.bigrams.fluent(&edited_tokens, first, last) {
+                return Err(Rejection::Disfluent);
+            }
+            if coherence::clashes(&edited_tokens, first, last) {
+                return Err(Rejection::Incoherent);
+            }
         }
         Ok(edited)
     }

@@ -1,7 +1,9 @@
 //! Numbers and quantities: a count, measure, percentage or year changed to a plausible different
 //! value. Enumerators, citation markers, labels (`Table 3`, `type 2`), ids, the pronoun `one` and
 //! numbers glued to letters are left alone; percentages stay at or under 100; a bound of a range
-//! stays on its side of the other bound.
+//! stays on its side of the other bound. The base and exponent of scientific notation (`5.5 x
+//! 10^-5`) and numbers that name a kind rather than a count (`two-dimensional`, `two-tailed`) are
+//! not quantities and are left alone too.
 
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
@@ -157,6 +159,24 @@ const MULTIPLIERS: &[&str] = &[
     "billion",
 ];
 const RANGE_LINKS: &[&str] = &["-", "–", "to", "or"];
+/// Multiplication signs of scientific notation (`5.5 x 10`).
+const TIMES: &[&str] = &["x", "×", "*", "·"];
+/// Signs between a base and its exponent (`10^-5`, `10**3`, `10 -5` in scanned text).
+const EXPONENT_SIGNS: &[&str] = &["^", "**", "-", "−", "+"];
+/// Words after a number (with or without a hyphen) that make it the name of a kind, not a count:
+/// `two-dimensional bodies` are not `four-dimensional` by a change of quantity.
+const KIND_WORDS: &[&str] = &[
+    "dimensional",
+    "dimension",
+    "dimensions",
+    "sided",
+    "tailed",
+    "way",
+    "body",
+    "valued",
+    "phase",
+    "stroke",
+];
 
 impl Family for Numbers {
     fn name(&self) -> FamilyName {
@@ -166,6 +186,9 @@ impl Family for Numbers {
     fn candidates(&self, text: &str, s: &Sentence, rng: &mut ChaCha8Rng, out: &mut Vec<Candidate>) {
         for i in 0..s.tokens.len() {
             let t = &s.tokens[i];
+            if in_scientific_notation(s, i) || names_a_kind(s, i) {
+                continue;
+            }
             let found = match t.kind {
                 TokenKind::Number => digits(text, s, i, rng),
                 TokenKind::Word => word(s, i, rng),
@@ -184,6 +207,32 @@ impl Family for Numbers {
 
     fn vocabulary(&self) -> Vec<String> {
         Vec::new()
+    }
+}
+
+/// Whether token `i` is the base or the exponent of scientific notation: `10` after a
+/// multiplication sign or before `^`/`**`, or a number after such a base (`5.5 x 10^-5`,
+/// `5.5 x 10 -5`, `10^3`). The mantissa (`5.5`) is a quantity and stays editable.
+fn in_scientific_notation(s: &Sentence, i: usize) -> bool {
+    let i = i as isize;
+    let times = |j: isize| TIMES.contains(&s.word(j));
+    let is_base = |j: isize| s.word(j) == "10" && (times(j - 1) || matches!(s.word(j + 1), "^" | "**"));
+    if is_base(i) {
+        return true;
+    }
+    // The exponent: right after the base, or after a sign that follows it.
+    is_base(i - 1) || (EXPONENT_SIGNS.contains(&s.word(i - 1)) && (is_base(i - 2) || s.word(i - 2) == "^"))
+}
+
+/// Whether token `i` names a kind (`two-dimensional`, `3-D`, `two-tailed test`) rather than
+/// counting something.
+fn names_a_kind(s: &Sentence, i: usize) -> bool {
+    let i = i as isize;
+    if s.word(i + 1) == "-" {
+        // `3-D` but not `3 d` (days).
+        KIND_WORDS.contains(&s.word(i + 2)) || s.word(i + 2) == "d"
+    } else {
+        KIND_WORDS.contains(&s.word(i + 1))
     }
 }
 
@@ -478,6 +527,19 @@ mod tests {
         let text = "See Table 3 and Fig. 2 in /9/ [12] (1) covid-19 A1 one 1. Type 2 diabetes rose (Smith, 1980). \
                     Keys 3, 1, 1, 1 and four-fifths of p < 0.05; 2) next.";
         assert_eq!(edits(text), Vec::<(String, String)>::new());
+    }
+
+    #[test]
+    fn scientific_notation_keeps_its_base_and_exponent() {
+        let e = edits("The flux was 5.5 x 10 -5 and the rate 3 × 10^8 or 10^4 in total.");
+        let edited: std::collections::BTreeSet<&str> = e.iter().map(|(o, _)| o.as_str()).collect();
+        assert_eq!(edited.into_iter().collect::<Vec<_>>(), ["3", "5.5"]);
+    }
+
+    #[test]
+    fn numbers_that_name_a_kind_are_left_alone() {
+        let e = edits("Two-dimensional bodies, a 3-D model, a two tailed test and two samples.");
+        assert!(!e.is_empty() && e.iter().all(|(o, _)| o == "two"), "{e:?}");
     }
 
     #[test]
