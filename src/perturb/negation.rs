@@ -75,6 +75,11 @@ const NOT_BEFORE: &[&str] = &[
     "unless",
     "until",
 ];
+/// Modals: `not` belongs after them (`could not have been`), never after the perfect auxiliary
+/// they govern (`could have not been`).
+const MODALS: &[&str] = &[
+    "can", "could", "may", "might", "must", "shall", "should", "will", "would",
+];
 /// Subordinators: an auxiliary right after one is in a subordinate clause, not the claim.
 const SUBORDINATORS: &[&str] = &[
     "before", "after", "when", "whenever", "until", "unless", "if", "where", "once", "while", "whether",
@@ -161,17 +166,15 @@ fn word(s: &Sentence, i: usize) -> &str {
     s.word(i as isize)
 }
 
-/// Direction keys by surface form, so the balancer evens out each form's cue (`is not`, `was
-/// not`, `cannot`) separately; removals of forms never inserted (contractions, do-support) have
-/// no reverse and are thinned to a trace.
-fn insert_not(aux: &str) -> String {
-    format!("{aux}>{aux} not")
-}
-fn remove_not(aux: &str) -> String {
-    format!("{aux} not>{aux}")
-}
-const INSERT_CANNOT: &str = "can>cannot";
-const REMOVE_CANNOT: &str = "cannot>can";
+/// Direction keys. Every insertion of `not` (or `cannot`) after an auxiliary is one direction and
+/// every removal of one its reverse, so the balancer evens out the cue those forms share (one
+/// `not` more or less) over the whole family; keyed by surface form (`is not` against `is`), each
+/// insertion could only be kept as often as that form's rare removals, and almost every negation
+/// was thrown away. Removals of forms never inserted (contractions, do-support) change other
+/// words too (`does not rise` → `rises`), so they keep directions of their own, which have no
+/// reverse and are thinned to a trace.
+const INSERT: &str = "affirmative>negated";
+const REMOVE: &str = "negated>affirmative";
 const REMOVE_CONTRACTION: &str = "n't>affirmative";
 const REMOVE_DO_NOT: &str = "do-not>affirmative";
 
@@ -181,7 +184,7 @@ fn insert(text: &str, s: &Sentence, i: usize) -> Option<Candidate> {
     let aux = t.lower.as_str();
     let next_at = if PERFECT.contains(&aux) { i + 1 } else { i };
     let perfect = PERFECT.contains(&aux) && word(s, i + 1) == "been";
-    if !(BE.contains(&aux) || aux == "will" || aux == "can" || perfect) || i == 0 {
+    if !(BE.contains(&aux) || aux == "will" || aux == "can" || perfect) || i == 0 || MODALS.contains(&word(s, i - 1)) {
         return None;
     }
     let next = s.tokens.get(next_at + 1)?;
@@ -197,16 +200,16 @@ fn insert(text: &str, s: &Sentence, i: usize) -> Option<Candidate> {
         return None;
     }
     let original = &text[t.start..t.end];
-    let (replacement, direction) = if aux == "can" {
-        (match_case(original, "cannot"), INSERT_CANNOT.to_string())
+    let replacement = if aux == "can" {
+        match_case(original, "cannot")
     } else {
-        (format!("{original} not"), insert_not(aux))
+        format!("{original} not")
     };
     Some(Candidate {
         start: t.start,
         end: t.end,
         replacement,
-        direction,
+        direction: INSERT.into(),
     })
 }
 
@@ -246,25 +249,17 @@ fn remove(text: &str, s: &Sentence, i: usize) -> Option<Candidate> {
     }
     let original = &text[t.start..t.end];
     match positive {
-        Some(p) => {
-            let direction = if contracted.is_none() {
-                if p == "can" {
-                    REMOVE_CANNOT.to_string()
-                } else {
-                    remove_not(p)
-                }
-            } else if aux == "cannot" {
-                REMOVE_CANNOT.to_string()
+        Some(p) => Some(Candidate {
+            start: t.start,
+            end: s.tokens[after - 1].end,
+            replacement: match_case(original, p),
+            direction: if contracted.is_some() && aux != "cannot" {
+                REMOVE_CONTRACTION
             } else {
-                REMOVE_CONTRACTION.to_string()
-            };
-            Some(Candidate {
-                start: t.start,
-                end: s.tokens[after - 1].end,
-                replacement: match_case(original, p),
-                direction,
-            })
-        }
+                REMOVE
+            }
+            .into(),
+        }),
         None => {
             // do-support: the verb takes the auxiliary's person.
             let verb = &text[next.start..next.end];
@@ -355,6 +350,8 @@ mod tests {
             "It was dutifully recorded.",
             "Anesthetic given before he is treated.",
             "Is it true?",
+            "It could have been avoided.",
+            "The loss would have been larger.",
         ] {
             assert_eq!(edits(text), Vec::<String>::new(), "{text}");
         }
