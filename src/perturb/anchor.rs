@@ -10,10 +10,12 @@
 //!
 //! Each family also needs a query that asks what it changes: a number edit a query for a
 //! quantity, a negation a yes/no question or one about effects and changes, a comparative one
-//! about effects, changes, comparisons or quantities; an antonym must qualify a query term
-//! itself (at most one word away). A topical request ("methods of coding in index systems") is
-//! answered by a passage about the topic whatever one of its claims says, so an edit of a claim
-//! leaves it relevant: such rows get no counterfactual.
+//! about effects, changes, comparisons or quantities, read from the query's questions (see
+//! [`Asks`]); an antonym must replace a query word itself (flip a property the query names), and
+//! a long statement used as a query (no question, more than a short phrase) gets no edit. A
+//! topical request ("methods of coding in index systems") is answered by a passage about the
+//! topic whatever one of its claims says, so an edit of a claim leaves it relevant: such rows get
+//! no counterfactual.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -42,7 +44,8 @@ const QUESTION_FRAME: &[&str] = &[
     "related", "regard", "regarding", "concerning", "example", "examples", "use", "used", "using", "question",
     "questions", "mean", "means", "especially", "particular", "specific", "including", "include", "involve",
     "involved", "new", "current", "recent", "present", "information", "data", "result", "results", "case",
-    "cases", "system", "systems", "technique", "techniques",
+    "cases", "system", "systems", "technique", "techniques", "made", "provide", "provides", "provided", "appear",
+    "appears", "appeared", "note", "noted", "includes", "shown", "show", "shows", "given", "terms", "done", "based",
 ];
 
 /// Words of a query that ask for a quantity (a number edit answers only such a query).
@@ -73,8 +76,48 @@ const POLARITY_OPENERS: &[&str] = &[
     "is", "are", "was", "were", "does", "do", "did", "can", "could", "will", "would", "should", "has", "have", "had",
 ];
 
-/// An antonym edit must be at most this many words from a query term (its attribute).
-const ATTRIBUTE_WINDOW: usize = 1;
+/// First words of a question that asks for something other than yes or no.
+const WH_OPENERS: &[&str] = &["what", "which", "who", "whom", "whose", "when", "where", "why", "how"];
+
+/// Words after `how` that ask for a quantity (`how many`, `how often`).
+const HOW_QUANTITY: &[&str] = &[
+    "many",
+    "much",
+    "often",
+    "long",
+    "large",
+    "big",
+    "fast",
+    "far",
+    "old",
+    "high",
+    "low",
+    "frequently",
+    "expensive",
+    "costly",
+    "quickly",
+    "soon",
+];
+
+/// A query without a question is read whole (as a keyword query) up to this many words; longer
+/// statements (an abstract used as a query) ask for nothing an edit could falsify.
+const KEYWORD_QUERY_WORDS: usize = 12;
+
+/// Units and measure words after a number: what follows them (`milligrams of caffeine`) is what
+/// the number measures.
+#[rustfmt::skip]
+const MEASURE_WORDS: &[&str] = &[
+    "%", "percent", "per", "cent", "percentage", "times", "fold", "thousand", "thousands", "million", "millions",
+    "billion", "billions", "hundred", "hundreds", "dozen", "mg", "milligrams", "milligram", "g", "grams", "gram",
+    "kg", "kilograms", "kilogram", "tonnes", "tons", "tonne", "ton", "lb", "pounds", "ounces", "oz", "ml",
+    "millilitres", "milliliters", "litres", "liters", "l", "mm", "millimetres", "millimeters", "cm", "centimetres",
+    "centimeters", "m", "metres", "meters", "km", "kilometres", "kilometers", "miles", "feet", "ft", "inches",
+    "seconds", "s", "minutes", "min", "hours", "h", "hr", "days", "weeks", "months", "years", "decades",
+    "centuries", "degrees", "°", "°c", "°f", "k", "kelvin", "w", "watts", "kw", "kilowatts", "mw", "megawatts",
+    "gw", "gigawatts", "kwh", "mwh", "volts", "v", "amps", "hz", "khz", "mhz", "ghz", "db", "decibels", "calories",
+    "kcal", "joules", "j", "dollars", "cents", "euros", "yen", "usd", "eur", "bytes", "kb", "mb", "gb",
+    "tb", "bits", "pixels", "words", "characters", "pages",
+];
 
 /// Tokens across which an edit is not anchored (another clause or list item).
 const WINDOW_STOPS: &[&str] = &[
@@ -126,18 +169,76 @@ pub struct Anchor {
     pub distance: usize,
 }
 
+/// What a query asks, read from its questions: the sentences that end in `?` or open with a
+/// question word. A query without a question is read whole when it is a short phrase (a keyword
+/// query such as "cost of catalog cards"); a longer statement (an abstract used as a query) asks
+/// for nothing an edit could falsify, so its rows get no edit (outside English, where only
+/// numbers have rules, any query may ask for a number).
+#[derive(Debug, Default, Clone, Copy)]
+struct Asks {
+    /// A quantity: `how many`, `what rate`, `when`, or a keyword query naming one.
+    quantity: bool,
+    /// Effects, changes or comparisons.
+    direction: bool,
+    /// Yes or no.
+    polarity: bool,
+    /// Whether the query asks anything at all (it has a question or is a keyword query): a long
+    /// statement names many things, and flipping one of them leaves the passage on its topic.
+    anything: bool,
+}
+
+impl Asks {
+    fn of(query: &str, english: bool) -> Self {
+        let sentences = text::sentences(query);
+        let is_question = |s: &&Sentence| {
+            query[s.start..s.end].trim_end().ends_with('?')
+                || s.tokens.first().is_some_and(|t| {
+                    POLARITY_OPENERS.contains(&t.lower.as_str()) || WH_OPENERS.contains(&t.lower.as_str())
+                })
+        };
+        let questions: Vec<&Sentence> = sentences.iter().filter(is_question).collect();
+        let words = |s: &Sentence| s.tokens.iter().filter(|t| t.kind != TokenKind::Punct).count();
+        let mut asks = Asks::default();
+        if questions.is_empty() {
+            // Only numbers have rules beyond English, and the quantity words are English:
+            // elsewhere any query may ask for a number.
+            asks.quantity = !english;
+            if let [only] = sentences.as_slice()
+                && words(only) <= KEYWORD_QUERY_WORDS
+            {
+                asks.anything = true;
+                let has = |list: &[&str]| only.tokens.iter().any(|t| list.contains(&t.lower.as_str()));
+                asks.quantity |= has(QUANTITY_WORDS) || only.tokens.iter().any(|t| t.kind == TokenKind::Number);
+                asks.direction = has(DIRECTION_WORDS);
+                asks.polarity = has(&["whether"]);
+            }
+            return asks;
+        }
+        asks.anything = true;
+        for q in questions {
+            let word = |i: usize| q.word(i as isize);
+            let has = |list: &[&str]| q.tokens.iter().any(|t| list.contains(&t.lower.as_str()));
+            let quantity_after_wh = (0..q.tokens.len()).any(|i| {
+                (word(i) == "how" && HOW_QUANTITY.contains(&word(i + 1)))
+                    || (matches!(word(i), "what" | "which")
+                        && (i + 1..=i + 3).any(|j| QUANTITY_WORDS.contains(&word(j))))
+            });
+            asks.quantity |= !english || quantity_after_wh || word(0) == "when";
+            asks.direction |= has(DIRECTION_WORDS);
+            asks.polarity |= POLARITY_OPENERS.contains(&word(0)) || has(&["whether"]);
+        }
+        asks
+    }
+}
+
 /// The anchors of one query.
 #[derive(Debug, Clone)]
 pub struct QueryAnchors {
     /// Stem → the query's word.
     stems: HashMap<String, String>,
     english: bool,
-    /// Whether the query asks for a quantity.
-    asks_quantity: bool,
-    /// Whether the query asks about effects, changes or comparisons.
-    asks_direction: bool,
-    /// Whether the query is a yes/no question.
-    asks_polarity: bool,
+    /// What the query asks.
+    asks: Asks,
 }
 
 impl QueryAnchors {
@@ -159,21 +260,10 @@ impl QueryAnchors {
                 stems.entry(stem).or_insert_with(|| t.lower.clone());
             }
         }
-        let has = |words: &[&str]| tokens.iter().any(|t| words.contains(&t.lower.as_str()));
-        // Only numbers have rules beyond English, and the quantity words are English: elsewhere
-        // any query may ask for a number.
-        let asks_quantity = !english || has(QUANTITY_WORDS) || tokens.iter().any(|t| t.kind == TokenKind::Number);
-        let opens_question = |s: &Sentence| {
-            s.tokens
-                .first()
-                .is_some_and(|t| POLARITY_OPENERS.contains(&t.lower.as_str()))
-        };
         QueryAnchors {
             stems,
             english,
-            asks_quantity,
-            asks_direction: has(DIRECTION_WORDS),
-            asks_polarity: has(&["whether"]) || text::sentences(query).iter().any(opens_question),
+            asks: Asks::of(query, english),
         }
     }
 
@@ -196,10 +286,10 @@ impl QueryAnchors {
     /// Whether the query asks what `family` changes (see the module's documentation).
     pub fn asks_for(&self, family: FamilyName) -> bool {
         match family {
-            FamilyName::Number => self.asks_quantity,
-            FamilyName::Negation => self.asks_polarity || self.asks_direction,
-            FamilyName::Comparative => self.asks_polarity || self.asks_direction || self.asks_quantity,
-            FamilyName::Antonym => true,
+            FamilyName::Number => self.asks.quantity,
+            FamilyName::Negation => self.asks.polarity || self.asks.direction,
+            FamilyName::Comparative => self.asks.polarity || self.asks.direction || self.asks.quantity,
+            FamilyName::Antonym => self.asks.anything,
         }
     }
 
@@ -216,15 +306,15 @@ impl QueryAnchors {
         if !self.asks_for(family) {
             return Err(Rejection::NotAsked);
         }
-        let window = if family == FamilyName::Antonym {
-            ATTRIBUTE_WINDOW
+        if family == FamilyName::Number && counts_something_else(sentence, found, c) {
+            return Err(Rejection::OffQuery);
+        }
+        let anchor = if family == FamilyName::Antonym {
+            found.edited_term(sentence, c.start, c.end)
         } else {
-            WINDOW
+            found.anchor(sentence, c.start, c.end)
         };
-        found
-            .anchor(sentence, c.start, c.end)
-            .filter(|a| a.distance <= window)
-            .ok_or(Rejection::OffQuery)
+        anchor.ok_or(Rejection::OffQuery)
     }
 }
 
@@ -241,13 +331,24 @@ impl SentenceAnchors<'_> {
         self.terms.iter().flatten().collect::<HashSet<_>>().len()
     }
 
+    /// The query term an edit of bytes `start..end` replaces, if it replaces one: an antonym
+    /// must flip a property the query itself names ("objective evaluation" → "a subjective
+    /// measure"), not qualify a word next to a query term.
+    pub fn edited_term(&self, sentence: &Sentence, start: usize, end: usize) -> Option<Anchor> {
+        // The same word, not one sharing its stem ("subjective" is not "subject").
+        edited_tokens(sentence, start, end)
+            .find_map(|i| self.terms[i].filter(|term| *term == sentence.tokens[i].lower))
+            .map(|term| Anchor {
+                term: term.to_string(),
+                distance: 0,
+            })
+    }
+
     /// The closest anchor of an edit of bytes `start..end` in `sentence` (the sentence these
     /// terms were found in), if one lies within [`WINDOW`] words in the same clause.
     pub fn anchor(&self, sentence: &Sentence, start: usize, end: usize) -> Option<Anchor> {
         let tokens = &sentence.tokens;
-        let edited: Vec<usize> = (0..tokens.len())
-            .filter(|&i| tokens[i].start < end.max(start + 1) && tokens[i].end > start)
-            .collect();
+        let edited: Vec<usize> = edited_tokens(sentence, start, end).collect();
         let (&first, &last) = (edited.first()?, edited.last()?);
         let mut best: Option<Anchor> = None;
         for (i, term) in self.terms.iter().enumerate() {
@@ -279,6 +380,45 @@ impl SentenceAnchors<'_> {
     }
 }
 
+/// Whether a number edit changes the count or measure of something the query does not name:
+/// the words it counts (`79,831 cards`, `two catalog studies`) or measures (`95 percent of the
+/// energy`), read after its units, hold no query term. A bare number (`from 8.8 to 9.8 cents`,
+/// `between 40 and 81`) or one of a query term (`81 thousand worker bees`, `40 milligrams of
+/// caffeine`) passes.
+fn counts_something_else(sentence: &Sentence, found: &SentenceAnchors<'_>, c: &Candidate) -> bool {
+    let Some(last) = edited_tokens(sentence, c.start, c.end).last() else {
+        return false;
+    };
+    let word = |i: usize| sentence.word(i as isize);
+    let mut i = last + 1;
+    while MEASURE_WORDS.contains(&word(i)) {
+        i += 1;
+    }
+    if word(i) == "of" {
+        i += 1;
+        while matches!(word(i), "the" | "a" | "an" | "all" | "its" | "their") {
+            i += 1;
+        }
+    }
+    // The counted noun phrase: up to two content words (`worker bees`, `catalog cards`).
+    let phrase: Vec<usize> = (i..i + 2)
+        .take_while(|&j| {
+            sentence
+                .tokens
+                .get(j)
+                .is_some_and(|t| t.kind == TokenKind::Word && !text::is_stopword(&t.lower))
+        })
+        .collect();
+    !phrase.is_empty() && phrase.iter().all(|&j| found.terms[j].is_none())
+}
+
+/// The tokens of `sentence` that an edit of bytes `start..end` touches (an insertion touches
+/// the token at `start`).
+fn edited_tokens(sentence: &Sentence, start: usize, end: usize) -> impl Iterator<Item = usize> + '_ {
+    let tokens = &sentence.tokens;
+    (0..tokens.len()).filter(move |&i| tokens[i].start < end.max(start + 1) && tokens[i].end > start)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -302,6 +442,93 @@ mod tests {
         let yes_no = QueryAnchors::new("Titles matter. Are subject headings still used?", true, &rarity);
         assert!(yes_no.asks_for(FamilyName::Negation) && !yes_no.asks_for(FamilyName::Number));
         assert!(QueryAnchors::new("the effect of automation on staff", true, &rarity).asks_for(FamilyName::Negation));
+    }
+
+    #[test]
+    fn what_a_query_asks_is_read_from_its_questions() {
+        let none = TermRarity::default();
+        let asks = |q: &str, f: FamilyName| QueryAnchors::new(q, true, &none).asks_for(f);
+        // Numbers and quantity words in a statement ask for nothing; the question asks for attempts.
+        let statement_then_question = "Fifty journals appear every year, one million articles. \
+                                       What attempts have been made to cope with this amount of publication?";
+        assert!(!asks(statement_then_question, FamilyName::Number));
+        assert!(asks("What is the growth rate of journals?", FamilyName::Number));
+        assert!(asks("When did catalogues go online?", FamilyName::Number));
+        // A keyword query is read whole; a long statement (an abstract used as a query) asks nothing.
+        assert!(asks("cost of library catalog cards", FamilyName::Number));
+        let abstract_query = "The frequency characteristics of terms in the documents of a collection have \
+                              been used as indicators of term importance for content analysis and indexing.";
+        for family in FamilyName::ALL {
+            assert!(!asks(abstract_query, family), "{family:?}");
+        }
+    }
+
+    /// The anchor of a candidate that replaces `word` of `sentence` by `family`, for `query`.
+    fn anchor_of(query: &str, sentence_text: &str, word: &str, family: FamilyName) -> Result<Anchor, Rejection> {
+        let a = QueryAnchors::new(query, true, &TermRarity::default());
+        let s = sentence(sentence_text);
+        let t = s.tokens.iter().find(|t| t.lower == word).unwrap();
+        let c = Candidate {
+            start: t.start,
+            end: t.end,
+            replacement: "x".into(),
+            direction: String::new(),
+        };
+        a.anchor_edit(family, &s, &a.in_sentence(&s), &c)
+    }
+
+    #[test]
+    fn a_number_must_count_what_the_query_asks_about() {
+        let query = "How much do catalog systems cost?";
+        let number = FamilyName::Number;
+        assert_eq!(
+            anchor_of(
+                query,
+                "Production costs of 79,831 cards are analyzed.",
+                "79,831",
+                number
+            ),
+            Err(Rejection::OffQuery)
+        );
+        assert!(anchor_of(query, "Costs per card ranged from 8.8 to 9.8 cents.", "8.8", number).is_ok());
+        assert!(
+            anchor_of(
+                query,
+                "The total cost was 40 percent of the catalog budget.",
+                "40",
+                number
+            )
+            .is_ok()
+        );
+        assert_eq!(
+            anchor_of(
+                query,
+                "Catalog costs fell by 95 percent of the energy bill.",
+                "95",
+                number
+            ),
+            Err(Rejection::OffQuery)
+        );
+    }
+
+    #[test]
+    fn an_antonym_must_replace_the_query_s_own_word() {
+        let antonym = FamilyName::Antonym;
+        let query = "Is subject indexing objective?";
+        assert!(
+            anchor_of(
+                query,
+                "It gives an objective measure of indexing.",
+                "objective",
+                antonym
+            )
+            .is_ok()
+        );
+        // "subjective" shares a stem with "subject" but is not the word the query asks about.
+        assert_eq!(
+            anchor_of(query, "A subjective evaluation of indexing.", "subjective", antonym),
+            Err(Rejection::OffQuery)
+        );
     }
 
     #[test]
