@@ -10,7 +10,7 @@ JOBS ?= 2
 CARGO := cargo
 BIN := target/release/hardneg
 
-.PHONY: setup build demo test check bench bench-stages fuzz clean-model slurm-local slurm-test report-check bench-report gpu-test bench-train
+.PHONY: setup build demo test check bench bench-stages fuzz clean-model slurm-local slurm-test report-check bench-report gpu-test bench-train bench-artifacts
 
 # GPU=1: onnxruntime-gpu 1.31 and the CUDA 13 libraries it links (PyPI) into .venv-gpu, and a
 # `--features cuda` build (`make setup GPU=1` builds it too); hardneg finds both there. Plain
@@ -94,6 +94,13 @@ BENCH_TRAIN_ARGS ?=
 
 bench-train: setup build $(TRAIN_VENV)/.ready
 	$(TRAIN_VENV)/bin/python scripts/bench_train.py $(COLLECTION) $(BENCH_TRAIN_ARGS)
+
+# Blind-artifact check of the counterfactuals mined from COLLECTION (a BEIR folder; qrels.tsv):
+# bag-of-words AUC and bigram-LM preference, pooled and per family (scripts/artifact_check.py).
+bench-artifacts: setup build
+	$(BIN) mine --no-progress --corpus $(COLLECTION)/corpus.jsonl --queries $(COLLECTION)/queries.jsonl \
+	  --qrels $(COLLECTION)/qrels.tsv --format labeled-list --counterfactuals 2 --out out/artifacts/train.parquet
+	$(PY) scripts/artifact_check.py --training-set out/artifacts/train.parquet --corpus $(COLLECTION)/corpus.jsonl
 
 # A one-node Slurm on this machine (root: installs Debian's slurmctld, slurmd, munge).
 slurm-local:
