@@ -10,7 +10,8 @@
 //!
 //! Each family also needs a query that asks what it changes: a number edit a query for a
 //! quantity, a negation a yes/no question or one about effects and changes, a comparative one
-//! about effects, changes, comparisons or quantities, read from the query's questions (see
+//! about effects, changes, comparisons or quantities (not a plain yes/no question: a degree does
+//! not flip its answer), read from the query's questions (see
 //! [`Asks`]); an antonym must replace a query word itself (flip a property the query names), and
 //! a long statement used as a query (no question, more than a short phrase) gets no edit. A
 //! topical request ("methods of coding in index systems") is answered by a passage about the
@@ -288,7 +289,9 @@ impl QueryAnchors {
         match family {
             FamilyName::Number => self.asks.quantity,
             FamilyName::Negation => self.asks.polarity || self.asks.direction,
-            FamilyName::Comparative => self.asks.polarity || self.asks.direction || self.asks.quantity,
+            // A comparative changes a degree, which does not flip a yes or no ("fell by less than
+            // 40 percent" still says the price fell).
+            FamilyName::Comparative => self.asks.direction || self.asks.quantity,
             FamilyName::Antonym => self.asks.anything,
         }
     }
@@ -441,6 +444,10 @@ mod tests {
         assert!(how_many.asks_for(FamilyName::Number) && how_many.asks_for(FamilyName::Comparative));
         let yes_no = QueryAnchors::new("Titles matter. Are subject headings still used?", true, &rarity);
         assert!(yes_no.asks_for(FamilyName::Negation) && !yes_no.asks_for(FamilyName::Number));
+        assert!(
+            !yes_no.asks_for(FamilyName::Comparative),
+            "a degree does not flip a yes or no"
+        );
         assert!(QueryAnchors::new("the effect of automation on staff", true, &rarity).asks_for(FamilyName::Negation));
     }
 

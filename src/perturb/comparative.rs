@@ -131,6 +131,25 @@ fn fixed_phrase(prev: &str, word: &str, next: &str) -> bool {
     ) && !(prev == "no" && next == "than")
 }
 
+/// Words that set two clauses against each other.
+const CONTRASTS: &[&str] = &["but", "whereas", "while", "although", "though"];
+
+impl Comparatives {
+    /// Whether token `i` sits on one side of a contrast whose other side holds a word of the
+    /// table too ("often used in X, but applied less frequently in Y"): flipping one side makes
+    /// both say the same, which the contrast then contradicts.
+    fn one_side_of_a_contrast(&self, s: &Sentence, i: usize) -> bool {
+        s.tokens.iter().enumerate().any(|(c, t)| {
+            CONTRASTS.contains(&t.lower.as_str()) && {
+                let other_side = if c > i { c + 1..s.tokens.len() } else { 0..c };
+                s.tokens[other_side]
+                    .iter()
+                    .any(|o| self.pairs.partner(&o.lower).is_some())
+            }
+        })
+    }
+}
+
 impl Family for Comparatives {
     fn name(&self) -> FamilyName {
         FamilyName::Comparative
@@ -160,6 +179,7 @@ impl Family for Comparatives {
                 && (i.saturating_sub(4)..i).any(|j| crate::perturb::text::is_negation(word(j as isize)));
             if fixed_phrase(prev, &t.lower, next)
                 || negated_bound
+                || self.one_side_of_a_contrast(s, i)
                 || prev == "-"
                 || next == "-"
                 || partner_present
@@ -221,6 +241,7 @@ mod tests {
             "Students fail to attend.",
             "Plastics cannot be recycled more than twice.",
             "The lower bound holds.",
+            "It is often used in physics, but applied less frequently in history.",
         ] {
             assert_eq!(edits(text), Vec::<String>::new(), "{text}");
         }
