@@ -145,6 +145,10 @@ pub trait Family: Send + Sync {
     fn candidates(&self, text: &str, sentence: &Sentence, rng: &mut ChaCha8Rng, out: &mut Vec<Candidate>);
     /// Lower-cased words its edits may write next to existing text (for the fluency table).
     fn vocabulary(&self) -> Vec<String>;
+    /// Whether its edits' boundary bigrams are checked against the fluency table.
+    fn checks_fluency(&self) -> bool {
+        true
+    }
 }
 
 /// A checked edit of one text.
@@ -272,7 +276,9 @@ impl Perturber {
                         }
                         _ => Ok(None),
                     };
-                    match anchored.and_then(|anchor| Ok((anchor, self.check(text, sentence, &candidate)?))) {
+                    let checked =
+                        |anchor| Ok((anchor, self.check(text, sentence, &candidate, family.checks_fluency())?));
+                    match anchored.and_then(checked) {
                         Ok((anchor, edited)) => out.proposals.push(Proposal {
                             family: family.name(),
                             edit: Edit {
@@ -299,8 +305,15 @@ impl Perturber {
     }
 
     /// Applies a candidate (to every copy of its phrase, see [`copies::apply`]) and runs the
-    /// checks on its sentence; returns the edited text.
-    fn check(&self, text: &str, sentence: &Sentence, c: &Candidate) -> std::result::Result<String, Rejection> {
+    /// checks on its sentence (the fluency table's only if `checks_fluency`); returns the edited
+    /// text.
+    fn check(
+        &self,
+        text: &str,
+        sentence: &Sentence,
+        c: &Candidate,
+        checks_fluency: bool,
+    ) -> std::result::Result<String, Rejection> {
         let edited = copies::apply(text, sentence, c)?;
         let source_sentence = &text[sentence.start..sentence.end];
         let edited_sentence = &format!(
@@ -322,7 +335,7 @@ impl Perturber {
             .filter(|&i| edited_tokens[i].start < span_end && edited_tokens[i].end > c.start)
             .collect();
         if let (Some(&first), Some(&last)) = (inside.first(), inside.last()) {
-            if !self.bigrams.fluent(&edited_tokens, first, last) {
+            if checks_fluency && !self.bigrams.fluent(&edited_tokens, first, last) {
                 return Err(Rejection::Disfluent);
             }
             if coherence::clashes(&edited_tokens, first, last) {

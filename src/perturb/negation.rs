@@ -160,6 +160,12 @@ impl Family for Negation {
     fn vocabulary(&self) -> Vec<String> {
         Vec::new()
     }
+
+    /// No: a removal with do-support writes a verb next to the subject ("Aspirin increases"),
+    /// a bigram no table attests, and other families' watched words ("increases") would reject it.
+    fn checks_fluency(&self) -> bool {
+        false
+    }
 }
 
 fn word(s: &Sentence, i: usize) -> &str {

@@ -484,18 +484,57 @@ proptest! {
     }
 }
 
+/// The judged CISI pairs run through the perturber with their queries (seed 42, 4 edits a row).
+fn anchored_run() -> Vec<Vec<Chosen>> {
+    let by_id = |name: &str| -> HashMap<String, String> {
+        read_jsonl(&format!("anchored/{name}"))
+            .into_iter()
+            .map(|v| {
+                (
+                    v["_id"].as_str().unwrap().to_string(),
+                    v["text"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    };
+    let (corpus, queries) = (by_id("corpus.jsonl"), by_id("queries.jsonl"));
+    let pairs: Vec<(String, String)> = std::fs::read_to_string(fixture("anchored/qrels.tsv"))
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let mut f = l.split('\t');
+            (f.next().unwrap().to_string(), f.next().unwrap().to_string())
+        })
+        .collect();
+    let mut perturber = Perturber::new(&FamilyName::ALL, 42);
+    for text in corpus.values() {
+        perturber.learn(text);
+    }
+    let keys: Vec<String> = pairs.iter().map(|(q, p)| format!("{q}:{p}")).collect();
+    let items: Vec<Item> = pairs
+        .iter()
+        .zip(&keys)
+        .map(|((q, p), key)| Item {
+            key,
+            text: &corpus[p],
+            query: Some(&queries[q]),
+        })
+        .collect();
+    perturb_all(&perturber, &items, 4, 42).0
+}
+
 #[test]
 fn output_does_not_depend_on_threads() {
-    let (_, one) = rayon::ThreadPoolBuilder::new()
-        .num_threads(1)
-        .build()
-        .unwrap()
-        .install(gold_run);
-    let (_, many) = rayon::ThreadPoolBuilder::new()
-        .num_threads(4)
-        .build()
-        .unwrap()
-        .install(gold_run);
+    let on = |threads: usize| {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+        (pool.install(gold_run).1, pool.install(anchored_run))
+    };
+    let (one, many) = (on(1), on(4));
+    assert!(
+        many.1.iter().any(|list| !list.is_empty()),
+        "the anchored run edits something"
+    );
     assert_eq!(one, many);
 }
 
@@ -558,6 +597,35 @@ fn perturb_writes_checked_edits_of_a_text_column() {
     }
     let similarity = floats(&batch, "similarity");
     assert!(similarity.iter().all(|s| (0.7..=1.0001).contains(s)), "{similarity:?}");
+}
+
+#[test]
+fn plain_claims_get_an_edit_without_a_query() {
+    // A do-support removal writes a verb next to its subject ("Aspirin increases"), a bigram no
+    // table attests: negation edits skip the fluency table.
+    let claims = ["Aspirin does not increase bleeding risk.", "Dolphins are mammals."];
+    let mut perturber = Perturber::new(&FamilyName::ALL, 42);
+    for claim in claims {
+        perturber.learn(claim);
+    }
+    let items: Vec<Item> = claims
+        .iter()
+        .enumerate()
+        .map(|(i, text)| Item {
+            key: ["a", "b"][i],
+            text,
+            query: None,
+        })
+        .collect();
+    let (chosen, _) = perturb_all(&perturber, &items, 1, 42);
+    let texts: Vec<Vec<&str>> = chosen
+        .iter()
+        .map(|list| list.iter().map(|c| c.proposal.text.as_str()).collect())
+        .collect();
+    assert_eq!(
+        texts,
+        [["Aspirin increases bleeding risk."], ["Dolphins are not mammals."]]
+    );
 }
 
 /// The rows of a `perturb` output, Parquet or JSONL, with the similarity rounded to 1e-4 (the same
