@@ -120,11 +120,6 @@ const MEASURE_WORDS: &[&str] = &[
     "tb", "bits", "pixels", "words", "characters", "pages",
 ];
 
-/// Tokens across which an edit is not anchored (another clause or list item).
-const WINDOW_STOPS: &[&str] = &[
-    ";", ":", ",", "(", ")", "[", "]", "and", "or", "but", "whereas", "while", "which", "although",
-];
-
 /// Document frequencies of content stems over a corpus.
 #[derive(Debug, Default, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct TermRarity {
@@ -367,7 +362,7 @@ impl SentenceAnchors<'_> {
             };
             if tokens[between.clone()]
                 .iter()
-                .any(|t| WINDOW_STOPS.contains(&t.lower.as_str()))
+                .any(|t| text::CLAUSE_STOPS.contains(&t.lower.as_str()))
             {
                 continue;
             }

@@ -4,15 +4,10 @@
 
 use std::sync::LazyLock;
 
-use super::text::{Token, TokenKind};
+use super::text::{CLAUSE_STOPS, Token, TokenKind};
 
 /// The shipped clash groups.
 const TABLE: &str = include_str!("../../data/clashes.tsv");
-
-/// Tokens that end a clause: a clash is looked for only inside the edit's own clause.
-const CLAUSE_STOPS: &[&str] = &[
-    ";", ":", ",", "(", ")", "and", "or", "but", "whereas", "while", "which", "although",
-];
 
 /// Most words between a replacement and a clashing word.
 const CLASH_WINDOW: usize = 6;

@@ -71,6 +71,12 @@ impl Sentence {
     }
 }
 
+/// Tokens that end a clause or a list item (`;`, `,`, brackets, `and`, `but`, `which`, …): an edit
+/// is anchored to, and checked against, the words of its own clause only.
+pub const CLAUSE_STOPS: &[&str] = &[
+    ";", ":", ",", "(", ")", "[", "]", "and", "or", "but", "whereas", "while", "which", "although",
+];
+
 /// Abbreviations after which a full stop does not end a sentence.
 const ABBREVIATIONS: &[&str] = &[
     "al", "e.g", "i.e", "eg", "ie", "fig", "figs", "vs", "approx", "ca", "cf", "dr", "mr", "mrs", "ms", "prof", "no",
