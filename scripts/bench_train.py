@@ -172,14 +172,15 @@ def summary(results, recipes):
         rows = [r for r in results if r["regime"] == regime]
         seeds = sorted({r["seed"] for r in rows})
         at = {(r["recipe"], r["seed"]): r for r in rows}
+
+        def scored(recipe, seed):
+            return "ndcg@10" in at.get((recipe, seed), {})
+
         lines.append(f"\nregime {regime} ({len(seeds)} seeds): nDCG@10 mean ± sd, Recall@100, paired Δ nDCG@10 "
                      "(mean ± sd over seeds) vs untrained, in-batch only and percpos95")
         lines.append(f"{'recipe':<18} {'nDCG@10':>16} {'R@100':>8} {'Δ untrained':>14} {'Δ inbatch':>14} {'Δ percpos95':>14} "
                      f"{'rows':>6} {'mean rank':>9}")
         for name in recipes:
-            def scored(recipe, seed):
-                return "ndcg@10" in at.get((recipe, seed), {})
-
             got = [at[(name, s)] for s in seeds if scored(name, s)]
             if not got:
                 continue

@@ -184,8 +184,8 @@ struct Asks {
 }
 
 impl Asks {
-    fn of(query: &str, english: bool) -> Self {
-        let sentences = text::sentences(query);
+    /// What `query` (split into `sentences`) asks.
+    fn of(query: &str, sentences: &[Sentence], english: bool) -> Self {
         let is_question = |s: &&Sentence| {
             query[s.start..s.end].trim_end().ends_with('?')
                 || s.tokens.first().is_some_and(|t| {
@@ -199,7 +199,7 @@ impl Asks {
             // Only numbers have rules beyond English, and the quantity words are English:
             // elsewhere any query may ask for a number.
             asks.quantity = !english;
-            if let [only] = sentences.as_slice()
+            if let [only] = sentences
                 && words(only) <= KEYWORD_QUERY_WORDS
             {
                 asks.anything = true;
@@ -240,9 +240,9 @@ pub struct QueryAnchors {
 impl QueryAnchors {
     /// The anchors of `query` against a corpus's `rarity`.
     pub fn new(query: &str, english: bool, rarity: &TermRarity) -> Self {
-        let tokens = text::tokens(query, 0);
+        let sentences = text::sentences(query);
         let mut stems = HashMap::new();
-        for t in &tokens {
+        for t in sentences.iter().flat_map(|s| &s.tokens) {
             let is_content = match t.kind {
                 TokenKind::Number => true,
                 TokenKind::Word => {
@@ -259,7 +259,7 @@ impl QueryAnchors {
         QueryAnchors {
             stems,
             english,
-            asks: Asks::of(query, english),
+            asks: Asks::of(query, &sentences, english),
         }
     }
 

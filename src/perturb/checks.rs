@@ -184,10 +184,11 @@ impl BigramTable {
     }
 
     /// Whether the replacement (tokens `first..=last` of `tokens`, an edited sentence) is attested
-    /// in context: of the bigrams touching it where its side is a watched word, at least one
-    /// occurs in the corpus or the background table (requiring all of them rejects most edits of
-    /// a small corpus; requiring none lets idioms through: "stand or rise").
-    pub fn fluent(&self, tokens: &[Token], first: usize, last: usize) -> bool {
+    /// in context: of the bigrams touching it where its side is one of `words` (the vocabulary of
+    /// the family that made the edit: an edit is judged on the words its own rules write), at
+    /// least one occurs in the corpus or the background table (requiring all of them rejects most
+    /// edits of a small corpus; requiring none lets idioms through: "stand or rise").
+    pub fn fluent(&self, tokens: &[Token], first: usize, last: usize, words: &HashSet<String>) -> bool {
         let symbols = symbols(tokens);
         // symbols has the start marker at 0, so token i is symbol i + 1.
         let inside = |symbol: usize| symbol > first && symbol <= last + 1;
@@ -195,7 +196,7 @@ impl BigramTable {
         let mut attested = 0;
         for a in first..=last + 1 {
             let b = a + 1;
-            if (inside(a) && self.watched.contains(symbols[a])) || (inside(b) && self.watched.contains(symbols[b])) {
+            if (inside(a) && words.contains(symbols[a])) || (inside(b) && words.contains(symbols[b])) {
                 checked += 1;
                 attested += usize::from(self.seen.contains(&key(symbols[a], symbols[b])));
             }
@@ -263,20 +264,23 @@ mod tests {
         let mut table = BigramTable::new(["decrease".to_string()]);
         table.add_text("A decrease in cost was seen. Costs rose by 5 percent.");
         let ok = tokens("a decrease in speed", 0);
-        assert!(table.fluent(&ok, 1, 1));
+        assert!(table.fluent(&ok, 1, 1, &table.watched));
         let one_side = tokens("a decrease of speed", 0);
-        assert!(table.fluent(&one_side, 1, 1), "(a, decrease) is attested");
+        assert!(
+            table.fluent(&one_side, 1, 1, &table.watched),
+            "(a, decrease) is attested"
+        );
         let bad = tokens("the decrease of speed", 0);
-        assert!(!table.fluent(&bad, 1, 1));
+        assert!(!table.fluent(&bad, 1, 1, &table.watched));
         let unwatched = tokens("by 7 percent", 0);
         let mut background = BigramTable::new(["decrease".to_string()]);
         background.add_background();
-        assert!(background.fluent(&tokens("a decrease in speed", 0), 1, 1));
-        assert!(table.fluent(&unwatched, 1, 1));
+        assert!(background.fluent(&tokens("a decrease in speed", 0), 1, 1, &background.watched));
+        assert!(table.fluent(&unwatched, 1, 1, &table.watched));
         // Only the replacement's side counts: a watched neighbour outside it is not checked.
         let mut table = BigramTable::new(["decrease".to_string(), "is".to_string()]);
         table.add_text("it is a decrease");
-        assert!(table.fluent(&tokens("it is an decrease", 0), 2, 2));
-        assert!(!table.fluent(&tokens("it is an decrease now", 0), 3, 3));
+        assert!(table.fluent(&tokens("it is an decrease", 0), 2, 2, &table.watched));
+        assert!(!table.fluent(&tokens("it is an decrease now", 0), 3, 3, &table.watched));
     }
 }

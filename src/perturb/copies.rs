@@ -8,10 +8,29 @@ use super::Candidate;
 use super::checks::Rejection;
 use super::text::{self, Sentence};
 
+/// Where the tokens of a text start and end: a copy is replaced only between token boundaries.
+/// Found once per text, however many of its edits are applied.
+#[derive(Debug)]
+pub struct TokenBounds {
+    starts: HashSet<usize>,
+    ends: HashSet<usize>,
+}
+
+impl TokenBounds {
+    /// The boundaries of `text`'s tokens.
+    pub fn of(text: &str) -> Self {
+        let tokens = text::tokens(text, 0);
+        TokenBounds {
+            starts: tokens.iter().map(|t| t.start).collect(),
+            ends: tokens.iter().map(|t| t.end).collect(),
+        }
+    }
+}
+
 /// `text` with candidate `c` (an edit of `sentence`) applied to every exact copy of its phrase in
 /// the same context (the words on either side of it), or [`Rejection::CopyRemains`] when a copy
-/// in another spelling (case, punctuation, spacing) would still stand.
-pub fn apply(text: &str, sentence: &Sentence, c: &Candidate) -> Result<String, Rejection> {
+/// in another spelling (case, punctuation, spacing) would still stand. `bounds` are `text`'s.
+pub fn apply(text: &str, bounds: &TokenBounds, sentence: &Sentence, c: &Candidate) -> Result<String, Rejection> {
     let tokens = &sentence.tokens;
     let before = tokens.iter().rev().find(|t| t.end <= c.start);
     let after = tokens.iter().find(|t| t.start >= c.end.max(c.start + 1));
@@ -19,7 +38,7 @@ pub fn apply(text: &str, sentence: &Sentence, c: &Candidate) -> Result<String, R
     let to = after.map_or(c.end, |t| t.end);
     let context = &text[from..to];
     let replaced = format!("{}{}{}", &text[from..c.start], c.replacement, &text[c.end..to]);
-    let edited = replace_whole_words(text, context, &replaced);
+    let edited = replace_whole_words(text, bounds, context, &replaced);
     let words = |s: &str| format!(" {} ", text::normalized(s));
     let (context_words, replaced_words) = (words(context), words(&replaced));
     // A copy in another spelling still stands, unless the edit itself contains the context (an
@@ -31,15 +50,12 @@ pub fn apply(text: &str, sentence: &Sentence, c: &Candidate) -> Result<String, R
 }
 
 /// `text` with every occurrence of `from` that starts and ends at a token boundary replaced.
-fn replace_whole_words(text: &str, from: &str, to: &str) -> String {
-    let tokens = text::tokens(text, 0);
-    let starts: HashSet<usize> = tokens.iter().map(|t| t.start).collect();
-    let ends: HashSet<usize> = tokens.iter().map(|t| t.end).collect();
+fn replace_whole_words(text: &str, bounds: &TokenBounds, from: &str, to: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut done = 0;
     for (i, _) in text.match_indices(from) {
         let end = i + from.len();
-        if i >= done && starts.contains(&i) && ends.contains(&end) {
+        if i >= done && bounds.starts.contains(&i) && bounds.ends.contains(&end) {
             out.push_str(&text[done..i]);
             out.push_str(to);
             done = end;
@@ -65,7 +81,7 @@ mod tests {
             replacement: replacement.into(),
             direction: String::new(),
         };
-        apply(text, &sentence, &c)
+        apply(text, &TokenBounds::of(text), &sentence, &c)
     }
 
     #[test]

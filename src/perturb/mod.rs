@@ -143,12 +143,9 @@ pub trait Family: Send + Sync {
     fn name(&self) -> FamilyName;
     /// Appends the edits this family can make to `sentence` of `text`, best first.
     fn candidates(&self, text: &str, sentence: &Sentence, rng: &mut ChaCha8Rng, out: &mut Vec<Candidate>);
-    /// Lower-cased words its edits may write next to existing text (for the fluency table).
+    /// Lower-cased words its edits may write next to existing text: the fluency table checks
+    /// its edits' boundary bigrams on these words only.
     fn vocabulary(&self) -> Vec<String>;
-    /// Whether its edits' boundary bigrams are checked against the fluency table.
-    fn checks_fluency(&self) -> bool {
-        true
-    }
 }
 
 /// A checked edit of one text.
@@ -182,6 +179,8 @@ pub struct Proposals {
 /// Makes checked edits of texts.
 pub struct Perturber {
     families: Vec<Box<dyn Family>>,
+    /// Each family's vocabulary (same order): the words whose bigrams its edits are checked on.
+    writes: Vec<HashSet<String>>,
     seed: u64,
     bigrams: BigramTable,
     /// Document frequencies of the corpus's stems: common ones anchor no edit.
@@ -195,11 +194,12 @@ impl Perturber {
     /// until the corpus is added (see [`Perturber::learn`]).
     pub fn new(families: &[FamilyName], seed: u64) -> Self {
         let families: Vec<Box<dyn Family>> = families.iter().map(|f| f.rules()).collect();
-        let watched: HashSet<String> = families.iter().flat_map(|f| f.vocabulary()).collect();
-        let mut bigrams = BigramTable::new(watched);
+        let writes: Vec<HashSet<String>> = families.iter().map(|f| f.vocabulary().into_iter().collect()).collect();
+        let mut bigrams = BigramTable::new(writes.iter().flatten().cloned());
         bigrams.add_background();
         Perturber {
             families,
+            writes,
             seed,
             bigrams,
             rarity: TermRarity::default(),
@@ -262,7 +262,9 @@ impl Perturber {
         );
         let mut out = Proposals::default();
         let mut candidates = Vec::new();
-        for family in &self.families {
+        // Token boundaries for editing every copy of a phrase: found once, if an edit gets there.
+        let bounds = std::cell::OnceCell::new();
+        for (family, writes) in self.families.iter().zip(&self.writes) {
             let mut rng = ChaCha8Rng::seed_from_u64(item_seed(self.seed, item, family.name().name()));
             for &si in &order {
                 let sentence = &sentences[si];
@@ -276,8 +278,10 @@ impl Perturber {
                         }
                         _ => Ok(None),
                     };
-                    let checked =
-                        |anchor| Ok((anchor, self.check(text, sentence, &candidate, family.checks_fluency())?));
+                    let checked = |anchor| {
+                        let bounds = bounds.get_or_init(|| copies::TokenBounds::of(text));
+                        Ok((anchor, self.check(text, bounds, sentence, &candidate, writes)?))
+                    };
                     match anchored.and_then(checked) {
                         Ok((anchor, edited)) => out.proposals.push(Proposal {
                             family: family.name(),
@@ -304,17 +308,18 @@ impl Perturber {
         out
     }
 
-    /// Applies a candidate (to every copy of its phrase, see [`copies::apply`]) and runs the
-    /// checks on its sentence (the fluency table's only if `checks_fluency`); returns the edited
-    /// text.
+    /// Applies a candidate (to every copy of its phrase, see [`copies::apply`]; `bounds` are
+    /// `text`'s tokens) and runs the checks on its sentence (fluency on the words its family
+    /// `writes`); returns the edited text.
     fn check(
         &self,
         text: &str,
+        bounds: &copies::TokenBounds,
         sentence: &Sentence,
         c: &Candidate,
-        checks_fluency: bool,
+        writes: &HashSet<String>,
     ) -> std::result::Result<String, Rejection> {
-        let edited = copies::apply(text, sentence, c)?;
+        let edited = copies::apply(text, bounds, sentence, c)?;
         let source_sentence = &text[sentence.start..sentence.end];
         let edited_sentence = &format!(
             "{}{}{}",
@@ -335,7 +340,7 @@ impl Perturber {
             .filter(|&i| edited_tokens[i].start < span_end && edited_tokens[i].end > c.start)
             .collect();
         if let (Some(&first), Some(&last)) = (inside.first(), inside.last()) {
-            if checks_fluency && !self.bigrams.fluent(&edited_tokens, first, last) {
+            if !self.bigrams.fluent(&edited_tokens, first, last, writes) {
                 return Err(Rejection::Disfluent);
             }
             if coherence::clashes(&edited_tokens, first, last) {

@@ -156,15 +156,11 @@ impl Family for Negation {
     }
 
     /// Empty: the rules place `not` only where it is grammatical (after an auxiliary that is
-    /// followed by a word), so boundary bigrams would only reject good edits.
+    /// followed by a word), so boundary bigrams would only reject good edits; and a removal with
+    /// do-support writes a verb next to its subject ("Aspirin increases"), a bigram no table
+    /// attests.
     fn vocabulary(&self) -> Vec<String> {
         Vec::new()
-    }
-
-    /// No: a removal with do-support writes a verb next to the subject ("Aspirin increases"),
-    /// a bigram no table attests, and other families' watched words ("increases") would reject it.
-    fn checks_fluency(&self) -> bool {
-        false
     }
 }
 

@@ -580,9 +580,10 @@ fn the_run_says_when_positives_are_their_queries_nearest_passage() {
         "off",
     ]);
     assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
-    let first = manifest_of(&out)["counts"]["rows_positive_first"].as_u64().unwrap();
+    let counts = &manifest_of(&out)["counts"];
+    let first = counts["rows_positive_first"].as_u64().unwrap();
     assert_eq!(first, rows_without_rank_zero(&out));
-    let rows = manifest_of(&out)["counts"]["rows"].as_u64().unwrap();
+    let rows = counts["rows"].as_u64().unwrap();
     assert!(first * 2 >= rows, "{first} of {rows}");
     let summary = String::from_utf8_lossy(&run.stderr);
     let share = format!("nearest passage in {:.0}% of rows", 100.0 * first as f64 / rows as f64);
